@@ -1,0 +1,238 @@
+"""The ``treediff`` command line: one subcommand per job, results on stdout, progress on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import TreediffError
+
+
+def _read_program(args) -> str:
+    if getattr(args, "file", None):
+        try:
+            return Path(args.file).read_text().strip()
+        except (OSError, UnicodeDecodeError) as err:
+            raise TreediffError(f"cannot read program file {args.file}: {err}") from None
+    if not args.program:
+        raise TreediffError("give a program as an argument or with --file")
+    return args.program
+
+
+def cmd_domains(args) -> int:
+    from .domains import available_domains, get_domain
+
+    rows = [get_domain(name).describe() for name in available_domains()]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for row in rows:
+        print(f"{row['name']:10s} {row['description']}")
+        print(f"{'':10s} grammar {row['grammar_file']}")
+        print(f"{'':10s} canvas {row['canvas']} px (model input {row['model_size']} px, {row['channels']} channel(s)); "
+              f"primitives: {', '.join(row['primitive_rules'])} ({row['primitives_range'][0]}-"
+              f"{row['primitives_range'][1]} per target)")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from .domains import get_domain
+    from .sampler import Sampler
+    from .utils import seed_everything
+
+    domain = get_domain(args.domain)
+    lo = domain.min_primitives if args.min_primitives is None else args.min_primitives
+    hi = domain.max_primitives if args.max_primitives is None else args.max_primitives
+    if lo < 1 or hi < lo:
+        raise TreediffError(f"need 1 <= --min-primitives <= --max-primitives (got {lo}, {hi})")
+    rng = seed_everything(args.seed)
+    sampler = Sampler(domain.grammar)
+    try:
+        programs = [sampler.sample_program(rng, lo, hi) for _ in range(args.n)]
+    except ValueError as err:
+        raise TreediffError(str(err)) from None
+    g = domain.grammar
+    if args.json:
+        print(json.dumps([{"program": g.unparse(p), "primitives": p.prims} for p in programs]))
+    else:
+        for p in programs:
+            print(g.unparse(p))
+    return 0
+
+
+def cmd_render(args) -> int:
+    from .domains import get_domain
+    from .images import save_png
+    from .utils import atomic_write_text
+
+    domain = get_domain(args.domain)
+    tree = domain.grammar.parse(_read_program(args))
+    size = args.size or domain.canvas
+    if size < 8 or size > 4096:
+        raise TreediffError(f"--size must be between 8 and 4096 (got {size})")
+    save_png(domain.render(tree, size), args.output)
+    written = [args.output]
+    if args.svg:
+        atomic_write_text(args.svg, domain.svg(tree))
+        written.append(args.svg)
+    print(" ".join(str(w) for w in written))
+    return 0
+
+
+def cmd_noise(args) -> int:
+    from .domains import get_domain
+    from .images import save_png, strip
+    from .noise import Mutator, NoiseConfig
+    from .utils import seed_everything
+
+    domain = get_domain(args.domain)
+    g = domain.grammar
+    clean = g.parse(_read_program(args))
+    rng = seed_everything(args.seed)
+    mutator = Mutator(g, NoiseConfig(sigma=args.sigma))
+    forward = [clean]
+    for _ in range(args.steps):
+        forward.append(mutator.mutate(rng, forward[-1])[0])
+    reverse = [forward[-1]]
+    for edit in mutator.reverse_path(forward[-1], clean):
+        reverse.append(edit.apply(g, reverse[-1]))
+    if args.json:
+        print(json.dumps({"forward": [g.unparse(t) for t in forward], "reverse": [g.unparse(t) for t in reverse]}))
+    else:
+        print("forward (noising):")
+        for i, t in enumerate(forward):
+            print(f"  {i}: {g.unparse(t)}")
+        print("reverse path (denoising):")
+        for i, t in enumerate(reverse):
+            print(f"  {i}: {g.unparse(t)}")
+    if args.output:
+        size = args.size
+        top = strip([domain.render(t, size) for t in forward])
+        bottom = strip([domain.render(t, size) for t in reverse])
+        import numpy as np
+
+        width = max(top.shape[1], bottom.shape[1])
+        canvas = np.full((2 * size + 8, width, 3), 0.5, dtype=np.float32)
+        canvas[:size, :top.shape[1]] = top
+        canvas[size + 8:, :bottom.shape[1]] = bottom
+        save_png(canvas, args.output)
+        print(f"wrote {args.output} (top: forward noise, bottom: reverse path)", file=sys.stderr)
+    return 0
+
+
+def cmd_check_grammar(args) -> int:
+    from .grammar import Grammar
+    from .noise import Mutator
+    from .utils import seed_everything
+
+    primitives = tuple(args.primitives.split(",")) if args.primitives else None
+    grammar = Grammar.from_file(args.grammar, start=args.start, primitives=primitives)
+    rng = seed_everything(args.seed)
+    mutator = Mutator(grammar)
+    counts = grammar.counts(grammar.start)
+    lo = next((k for k in counts if k >= 1), counts[0])
+    examples = [grammar.unparse(mutator.sampler.sample(rng, k)) for k in counts[counts.index(lo):][:3]]
+    for text in examples:  # the sampler's output must parse back: a cheap end-to-end check
+        grammar.parse(text)
+    report = dict(grammar.summary, feasible_primitive_counts=counts[:16], example_programs=examples)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{report['path']}: OK (start rule '{report['start']}', hash {report['hash']})")
+    print("rules:")
+    for name, alts in report["rules"].items():
+        print(f"  {name}: " + " | ".join(alts))
+    print(f"primitive rules: {', '.join(report['primitives'])}")
+    print("minimum primitive cost: " + ", ".join(f"{k}={v}" for k, v in report["min_primitive_cost"].items()))
+    print("terminal value sets:")
+    for name, values in report["terminal_values"].items():
+        print(f"  {name}: {' '.join(values)}")
+    print(f"primitive counts the start rule can derive: {', '.join(map(str, counts[:16]))}"
+          f"{', ...' if len(counts) > 16 else ''}")
+    print("example programs:")
+    for text in examples:
+        print(f"  {text}")
+    return 0
+
+
+def _add_program_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("program", nargs="?", help="program text (or use --file)")
+    p.add_argument("--file", help="read the program from this file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="treediff",
+        description="Program synthesis by diffusion over syntax trees: picture in, short editable program out.",
+    )
+    parser.add_argument("--version", action="version", version=f"treediff {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("domains", help="list the registered domains")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_domains)
+
+    p = sub.add_parser("sample", help="print random programs with an exact primitive count")
+    p.add_argument("--domain", default="csg2d")
+    p.add_argument("-n", type=int, default=10)
+    p.add_argument("--min-primitives", type=int)
+    p.add_argument("--max-primitives", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("render", help="draw a program to PNG (and SVG)")
+    p.add_argument("--domain", default="csg2d")
+    _add_program_args(p)
+    p.add_argument("-o", "--output", default="render.png")
+    p.add_argument("--size", type=int, help="image size in px (default: the domain's canvas)")
+    p.add_argument("--svg", help="also write an SVG of the program here")
+    p.add_argument("--seed", type=int, default=0, help="unused (rendering is deterministic); for uniformity")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("noise", help="show a forward noising chain and the reverse edit path")
+    p.add_argument("--domain", default="csg2d")
+    _add_program_args(p)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--sigma", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=96)
+    p.add_argument("-o", "--output", help="write an image strip here")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_noise)
+
+    p = sub.add_parser("check-grammar", help="validate a .lark grammar file and report what treediff derives")
+    p.add_argument("grammar")
+    p.add_argument("--start", help="start rule (default: the file's directive, else 'start')")
+    p.add_argument("--primitives", help="comma-separated primitive rules (default: the file's directive)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check_grammar)
+
+    from .codefusion.cli import add_codefusion_parser
+
+    add_codefusion_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except TreediffError as err:
+        print(f"treediff: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("treediff: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The domain registry: a domain = grammar file + renderer + canvas + goal check + sampler hints.
+
+Built-in domains register below; other packages register theirs through the entry-point
+group ``treediff.domains`` (each entry point names a `Domain` or a function returning one),
+and scripts or tests can call `register_domain` directly. Nothing outside this module and
+the renderers knows any particular DSL.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import TreediffError
+from .grammar import Grammar, Node
+
+ENTRY_POINT_GROUP = "treediff.domains"
+
+Goal = Callable[[np.ndarray, np.ndarray], "tuple[bool, float]"]
+
+
+@dataclass(eq=False)
+class Domain:
+    """Everything treediff needs to know about one DSL.
+
+    `renderer` is a class constructed with the domain's Grammar; it provides
+    ``render(node, size) -> float32 array in [0, 1]`` of shape (size, size) for one channel
+    or (size, size, 3) for RGB, ``svg(node) -> str`` and a ``channels`` attribute.
+    `goal(target, image) -> (solved, score)` compares two renders of the same size; a
+    higher score is better.
+    """
+
+    name: str
+    grammar_file: str | Path
+    renderer: type
+    goal: Goal
+    canvas: int = 128  # size of the pictures treediff writes for people
+    model_size: int = 64  # size of the images networks see
+    min_primitives: int = 2  # sampler hints: size range of training and test programs
+    max_primitives: int = 8
+    description: str = ""
+    grammar_kwargs: dict = field(default_factory=dict)
+
+    @cached_property
+    def grammar(self) -> Grammar:
+        return Grammar.from_file(self.grammar_file, **self.grammar_kwargs)
+
+    @cached_property
+    def render_engine(self):
+        return self.renderer(self.grammar)
+
+    @property
+    def channels(self) -> int:
+        return self.render_engine.channels
+
+    def render(self, node: Node, size: int | None = None) -> np.ndarray:
+        return self.render_engine.render(node, size or self.model_size)
+
+    def render_text(self, program: str, size: int | None = None) -> np.ndarray:
+        return self.render(self.grammar.parse(program), size)
+
+    def svg(self, node: Node) -> str:
+        return self.render_engine.svg(node)
+
+    def describe(self) -> dict:
+        g = self.grammar
+        return {
+            "name": self.name,
+            "description": self.description,
+            "grammar_file": str(self.grammar_file),
+            "canvas": self.canvas,
+            "model_size": self.model_size,
+            "channels": self.channels,
+            "start": g.start_name,
+            "primitive_rules": list(g.primitives),
+            "primitives_range": [self.min_primitives, self.max_primitives],
+            "grammar_hash": g.hash,
+        }
+
+
+_REGISTRY: dict[str, Domain] = {}
+_entry_points_loaded = False
+
+
+def register_domain(domain: Domain, *, replace: bool = False) -> Domain:
+    """Add a domain to the registry; a second domain with the same name is an error."""
+    if domain.name in _REGISTRY and not replace:
+        raise ValueError(f"a domain named '{domain.name}' is already registered")
+    _REGISTRY[domain.name] = domain
+    return domain
+
+
+def unregister_domain(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        obj = ep.load()
+        domain = obj() if callable(obj) and not isinstance(obj, Domain) else obj
+        if domain.name not in _REGISTRY:
+            register_domain(domain)
+
+
+def available_domains() -> list[str]:
+    _load_entry_points()
+    return sorted(_REGISTRY)
+
+
+def get_domain(name: str) -> Domain:
+    """The registered domain `name`; an unknown name lists the choices."""
+    _load_entry_points()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise TreediffError(f"unknown domain '{name}'; choices: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def builtin_grammar(filename: str) -> Path:
+    """Path of a grammar file shipped inside the package (loaded like Lark loads its own)."""
+    return Path(str(importlib.resources.files("treediff") / "grammars" / filename))
+
+
+def _register_builtins() -> None:
+    from .renderers.csg2d import CSG2DRenderer, csg_goal
+    from .renderers.tinysvg import TinySVGRenderer, rgb_goal
+
+    register_domain(Domain(
+        name="csg2d",
+        grammar_file=builtin_grammar("csg2d.lark"),
+        renderer=CSG2DRenderer,
+        goal=csg_goal,
+        description="circles and rotated quads combined by union and difference (tree-diffusion CSG2D)",
+    ))
+    register_domain(Domain(
+        name="tinysvg",
+        grammar_file=builtin_grammar("tinysvg.lark"),
+        renderer=TinySVGRenderer,
+        goal=rgb_goal,
+        description="coloured rectangles and ellipses laid out by Arrange and Move (tree-diffusion TinySVG)",
+    ))
+
+
+_register_builtins()

@@ -1,0 +1,105 @@
+"""Reading user images safely and writing treediff's pictures.
+
+User images can be any PNG/JPEG of any size and mode. They are checked before decoding
+(size limit against decompression bombs), composited over white, padded to a square and
+resized to the size the networks and goal checks work at.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import TreediffError
+
+MAX_PIXELS = 50_000_000
+
+
+def load_image(path: str | Path, channels: int, size: int, *, polarity: bool = True) -> np.ndarray:
+    """A user image as float32 in [0, 1]: (size, size) for 1 channel, (size, size, 3) for RGB.
+
+    For one-channel domains the shapes must come out bright on dark (as renders are): with
+    `polarity`, an image whose border is mostly bright (dark drawing on light paper) is
+    inverted.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise TreediffError(f"image not found: {path}")
+    if path.is_dir():
+        raise TreediffError(f"{path} is a directory, not an image")
+    if path.stat().st_size == 0:
+        raise TreediffError(f"{path} is empty (0 bytes)")
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise TreediffError(f"{path} is {width}x{height} = {width * height / 1e6:.0f} megapixels; "
+                                    f"the limit is {MAX_PIXELS / 1e6:.0f} (resize it first)")
+            img.load()
+            rgba = img.convert("RGBA")
+    except TreediffError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise TreediffError(f"cannot read {path} as an image ({type(err).__name__}: "
+                            f"{str(err).splitlines()[0] if str(err) else 'truncated or corrupt'})") from None
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    rgb = Image.alpha_composite(white, rgba).convert("RGB")
+    array = np.asarray(rgb, dtype=np.float32) / 255.0
+    if float(array.max() - array.min()) < 0.05:
+        raise TreediffError(f"{path} is blank (a single flat colour); nothing to reconstruct")
+    return prepare_array(array, channels, size, polarity=polarity)
+
+
+def prepare_array(array: np.ndarray, channels: int, size: int, *, polarity: bool = True) -> np.ndarray:
+    """Float RGB or grey array -> the domain's input: square, `size`, channels, polarity."""
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    border = np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]]).reshape(-1, array.shape[-1])
+    background = np.median(border, axis=0)
+    h, w = array.shape[:2]
+    if h != w:  # pad with the background colour so shapes keep their aspect ratio
+        side = max(h, w)
+        padded = np.empty((side, side, 3), dtype=np.float32)
+        padded[:] = background
+        top, left = (side - h) // 2, (side - w) // 2
+        padded[top:top + h, left:left + w] = array
+        array = padded
+    img = Image.fromarray((np.clip(array, 0, 1) * 255).round().astype(np.uint8))
+    if img.size[0] != size:
+        img = img.resize((size, size), Image.Resampling.LANCZOS if img.size[0] > size else Image.Resampling.BILINEAR)
+    out = np.asarray(img, dtype=np.float32) / 255.0
+    if channels == 3:
+        return out
+    grey = out @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    if polarity and float(np.mean(background)) > 0.5:
+        grey = 1.0 - grey
+    return grey
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    return (np.clip(image, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+def save_png(image: np.ndarray, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(to_uint8(image)).save(path)
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    return np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
+
+
+def strip(images: list[np.ndarray], gap: int = 4) -> np.ndarray:
+    """Images side by side on a grey background (for noise chains and comparisons)."""
+    rgb = [as_rgb(im) for im in images]
+    h = max(im.shape[0] for im in rgb)
+    w = sum(im.shape[1] for im in rgb) + gap * (len(rgb) - 1)
+    out = np.full((h, w, 3), 0.5, dtype=np.float32)
+    x = 0
+    for im in rgb:
+        out[:im.shape[0], x:x + im.shape[1]] = im
+        x += im.shape[1] + gap
+    return out
