@@ -1,0 +1,187 @@
+"""Pre-training (unsupervised generation + continuous paragraph denoising) and fine-tuning.
+
+The same loop trains the diffusion model and the autoregressive baseline; the batch for
+step ``s`` depends only on ``(seed, s)``, so ``--resume`` continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from dataclasses import fields
+
+import numpy as np
+import torch
+
+from ..errors import TreediffError
+from .checkpoint import build_model, load_checkpoint, load_optimizer_state, read_info, save_checkpoint, stem
+from .data import load_benchmark, load_snippets, mask_code
+from .model import CodeFusionConfig
+from .tokenizer import CodeTokenizer
+
+LANG_DEFAULTS = {
+    "cf": dict(vocab_size=1024, max_src_len=64, max_tgt_len=32),
+    "bash": dict(vocab_size=4096, max_src_len=64, max_tgt_len=64),
+    "python": dict(vocab_size=4096, max_src_len=64, max_tgt_len=64),
+}
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str = "auto") -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TreediffError("--device cuda requested but CUDA is not available")
+    if name not in ("cpu", "cuda"):
+        raise TreediffError(f"could not resolve device {name!r} among choices ['auto', 'cpu', 'cuda']")
+    return name
+
+
+def pad_batch(seqs: list[list[int]], length: int, pad: int) -> torch.Tensor:
+    out = torch.full((len(seqs), length), pad, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        s = s[:length]
+        out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+    return out
+
+
+def encode_src(tok: CodeTokenizer, texts: list[str], cfg: CodeFusionConfig) -> tuple[torch.Tensor, bool]:
+    """Utterances → padded ids; also says whether any was truncated."""
+    ids = [e.ids for e in tok.tok.encode_batch(texts)]
+    truncated = any(len(s) > cfg.max_src_len for s in ids)
+    return pad_batch([s or [tok.unk_id] for s in ids], cfg.max_src_len, cfg.pad_id), truncated
+
+
+def encode_tgt(tok: CodeTokenizer, codes: list[str], cfg: CodeFusionConfig) -> torch.Tensor:
+    ids = [e.ids[: cfg.max_tgt_len - 1] + [cfg.eos_id] for e in tok.tok.encode_batch(codes)]
+    return pad_batch(ids, cfg.max_tgt_len, cfg.pad_id)
+
+
+def build_tokenizer(lang: str, data, vocab_size: int) -> CodeTokenizer:
+    bench = load_benchmark(lang, data)["train"]
+    snippets = sorted(set(load_snippets(lang, data)))
+    texts = [it["NL Utterance"] for it in bench] + [it["Code"] for it in bench] + snippets[:100000]
+    return CodeTokenizer.train(texts, vocab_size=vocab_size)
+
+
+def make_config(lang: str, tok: CodeTokenizer, overrides: dict) -> CodeFusionConfig:
+    kw = dict(LANG_DEFAULTS[lang])
+    kw.update({k: v for k, v in overrides.items() if v is not None})
+    kw.update(vocab_size=tok.vocab_size, pad_id=tok.pad_id, bos_id=tok.bos_id, eos_id=tok.eos_id, mask_id=tok.mask_id)
+    names = {f.name for f in fields(CodeFusionConfig)}
+    return CodeFusionConfig(**{k: v for k, v in kw.items() if k in names})
+
+
+def lr_at(step: int, steps: int, lr: float, warmup: int = 100) -> float:
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    frac = (step - warmup) / max(1, steps - warmup)
+    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def train_loop(model, kind, tok, lang, make_batch, *, steps, lr, out, seed, device, resume=False,
+               meta=None, save_every=500, log=sys.stderr):
+    """Generic loop: AdamW, warmup + cosine, grad clip 1, atomic checkpoints, exact resume."""
+    from tqdm import tqdm
+
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    start = 0
+    meta = dict(meta or {})
+    if resume:
+        info = read_info(out)
+        load_optimizer_state(out, opt, info)
+        start = int(info["meta"].get("step", 0))
+        if start >= steps:
+            print(f"checkpoint {stem(out)} already at step {start}", file=log)
+            return model
+    model.train()
+    bar = tqdm(range(start, steps), desc=f"{kind} {meta.get('stage', '')}", file=sys.stderr,
+               initial=start, total=steps, mininterval=2.0)
+    ema = None
+    t0 = time.time()
+    for step in bar:
+        torch.manual_seed(seed * 1_000_003 + step)
+        src, tgt, noise_mem = make_batch(step)
+        src = None if src is None else src.to(device)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, lr)
+        loss, parts = model.loss(src, tgt.to(device), noise_memory=noise_mem)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        bar.set_postfix(loss=f"{ema:.3f}", **{k: f"{v:.3f}" for k, v in parts.items()})
+        if (step + 1) % save_every == 0 or step + 1 == steps:
+            meta.update(step=step + 1, loss=round(ema, 4), seconds=round(meta.get("seconds", 0) + time.time() - t0, 1))
+            t0 = time.time()
+            save_checkpoint(out, model, kind, tok, lang, meta, optimizer=opt)
+    model.eval()
+    return model
+
+
+def pretrain(lang, data, out, *, kind="diffusion", steps=2000, batch_size=64, lr=5e-4, seed=0, device="cpu",
+             gen=True, cpd=True, resume=False, overrides=None):
+    """Pre-train on unannotated snippets: unsupervised generation and/or CPD, alternating."""
+    if not (gen or cpd):
+        raise TreediffError("pre-training needs at least one of generation pre-training and CPD")
+    snippets = sorted(set(load_snippets(lang, data)))
+    if resume:
+        model, tok, info = load_checkpoint(out, lang=lang, kind=kind, device=device)
+        cfg = model.cfg
+    else:
+        tok = build_tokenizer(lang, data, (overrides or {}).get("vocab_size") or LANG_DEFAULTS[lang]["vocab_size"])
+        cfg = make_config(lang, tok, overrides or {})
+        model = build_model(kind, cfg)
+    tasks = (["gen"] if gen else []) + (["cpd"] if cpd else [])
+
+    def make_batch(step):
+        rng = random.Random(seed * 7919 + step)
+        codes = [snippets[rng.randrange(len(snippets))] for _ in range(batch_size)]
+        task = tasks[step % len(tasks)]
+        tgt = encode_tgt(tok, codes, cfg)
+        if task == "gen":
+            return None, tgt, True
+        src, _ = encode_src(tok, [mask_code(c, rng) for c in codes], cfg)
+        return src, tgt, False
+
+    meta = {"stage": "pretrain", "tasks": tasks, "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed}
+    return train_loop(model, kind, tok, lang, make_batch, steps=steps, lr=lr, out=out, seed=seed,
+                      device=device, resume=resume, meta=meta), tok
+
+
+def finetune(lang, data, out, *, kind="diffusion", init=None, steps=2000, batch_size=64, lr=5e-4, seed=0,
+             device="cpu", resume=False, overrides=None):
+    """Fine-tune on (utterance, code) pairs of the train split, from ``init`` or from scratch."""
+    items = [it for it in load_benchmark(lang, data)["train"] if it["Code"].strip()]
+    meta = {"stage": "train", "init": str(init) if init else None, "steps": steps, "batch_size": batch_size,
+            "lr": lr, "seed": seed}
+    if resume:
+        model, tok, info = load_checkpoint(out, lang=lang, kind=kind, device=device)
+        meta = dict(info["meta"])
+    elif init:
+        model, tok, info = load_checkpoint(init, lang=lang, kind=kind, device=device)
+        meta["pretrain"] = {k: info["meta"].get(k) for k in ("tasks", "steps", "loss", "seconds")}
+    else:
+        tok = build_tokenizer(lang, data, (overrides or {}).get("vocab_size") or LANG_DEFAULTS[lang]["vocab_size"])
+        model = build_model(kind, make_config(lang, tok, overrides or {}))
+        meta["pretrain"] = None
+    cfg = model.cfg
+    src_all, _ = encode_src(tok, [it["NL Utterance"] for it in items], cfg)
+    tgt_all = encode_tgt(tok, [it["Code"] for it in items], cfg)
+
+    def make_batch(step):
+        g = torch.Generator().manual_seed(seed * 7919 + step)
+        idx = torch.randint(0, len(items), (batch_size,), generator=g)
+        return src_all[idx], tgt_all[idx], False
+
+    return train_loop(model, kind, tok, lang, make_batch, steps=steps, lr=lr, out=out, seed=seed,
+                      device=device, resume=resume, meta=meta), tok
