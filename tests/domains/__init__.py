@@ -1,0 +1,1 @@
+"""Domains that live only in the test suite (see docs/adding-a-grammar.md)."""
