@@ -158,6 +158,31 @@ def cmd_check_grammar(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from .train import TrainConfig, train
+
+    overrides = {}
+    for key in ("d_model", "enc_layers", "dec_layers", "n_heads", "grid", "ff_mult"):
+        value = getattr(args, key)
+        if value is not None:
+            overrides[key] = value
+    if args.steps < 1 or args.batch_size < 1:
+        raise TreediffError("--steps and --batch-size must be positive")
+    cfg = TrainConfig(domain=args.domain, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                      warmup=args.warmup, seed=args.seed, workers=args.workers, threads=args.threads,
+                      save_every=args.save_every, eval_every=args.eval_every, eval_examples=args.eval_examples,
+                      device=args.device, resume=args.resume, sigma=args.sigma, model=overrides)
+    from .domains import get_domain
+
+    get_domain(args.domain)  # fail fast on an unknown domain
+    result = train(cfg)
+    if args.json:
+        print(json.dumps(result))
+    elif int(__import__("os").environ.get("RANK", "0")) == 0:
+        print(f"trained {result['step']} steps; checkpoint in {result['out']}/model.safetensors")
+    return 0
+
+
 def _add_program_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("program", nargs="?", help="program text (or use --file)")
     p.add_argument("--file", help="read the program from this file")
@@ -212,6 +237,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check_grammar)
+
+    p = sub.add_parser("train", help="train policy and value networks on edits generated on the fly")
+    p.add_argument("--domain", default="csg2d")
+    p.add_argument("--out", default="runs/csg2d", help="run directory (checkpoints, log.jsonl)")
+    p.add_argument("--steps", type=int, default=20000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=500)
+    p.add_argument("--sigma", type=int, default=2, help="largest subtree (in primitives) one edit replaces")
+    p.add_argument("--workers", type=int, default=1, help="data-generation processes")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--save-every", type=int, default=500)
+    p.add_argument("--eval-every", type=int, default=1000)
+    p.add_argument("--eval-examples", type=int, default=256)
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    for key, kind in (("d_model", int), ("enc_layers", int), ("dec_layers", int), ("n_heads", int), ("grid", int),
+                      ("ff_mult", int)):
+        p.add_argument("--" + key.replace("_", "-"), type=kind, help="model size override")
+    p.set_defaults(func=cmd_train)
 
     from .codefusion.cli import add_codefusion_parser
 

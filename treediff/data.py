@@ -1,0 +1,183 @@
+"""Training pairs generated on the fly: (target image, current program + render) -> next edit.
+
+One example: sample a clean target program, noise it with the mutator, compute the
+reverse edit path back, pick a step of that path uniformly, and ask for the edit taken
+there; the value target is the number of edits left. Generation runs in DataLoader worker
+processes so the model never waits for data.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from .decoding import EOS, ConstrainedDecoder
+from .domains import Domain
+from .grammar import Grammar, Node, Site
+from .noise import Edit, Mutator, NoiseConfig
+
+
+def image_to_chw(image: np.ndarray) -> np.ndarray:
+    return image[None] if image.ndim == 2 else np.ascontiguousarray(image.transpose(2, 0, 1))
+
+
+def site_kind(grammar: Grammar, site: Site) -> int:
+    return site.nt if site.nt >= 0 else len(grammar.nonterminals) + site.terminal
+
+
+def n_site_kinds(grammar: Grammar) -> int:
+    return len(grammar.nonterminals) + len(grammar.terminals)
+
+
+@dataclass
+class Example:
+    target: np.ndarray  # (C, S, S)
+    current: np.ndarray  # (C, S, S)
+    tokens: list[int]
+    sites: list[Site]
+    edit_site: int
+    replacement_in: list[int]
+    replacement_out: list[int]
+    allowed: np.ndarray  # (len(replacement_out), V)
+    steps_left: float
+
+
+class ProgramState:
+    """A program with what the networks need of it: tokens and edit sites (computed once)."""
+
+    __slots__ = ("node", "tokens", "sites", "kinds")
+
+    def __init__(self, grammar: Grammar, node: Node):
+        self.node = node
+        self.tokens = grammar.tokens(node)
+        self.sites = grammar.sites(node)
+        self.kinds = [site_kind(grammar, s) for s in self.sites]
+
+
+def replacement_targets(grammar: Grammar, decoder: ConstrainedDecoder, edit: Edit):
+    """Decoder input, output and allowed-token masks for one edit (teacher forcing).
+
+    A token site takes exactly one token of its terminal; a subtree site takes a derivation
+    of its nonterminal followed by ``<eos>``.
+    """
+    site = edit.site
+    if site.nt < 0:
+        mask = np.zeros((1, decoder.vocab_size), dtype=bool)
+        mask[0, grammar.terminal_token_ids[site.terminal]] = True
+        return [], [edit.new], mask
+    tokens = grammar.tokens(edit.new)
+    return tokens, tokens + [EOS], decoder.masks_for(site.nt, tokens)
+
+
+class ExampleGenerator:
+    def __init__(self, domain: Domain, noise: NoiseConfig | None = None, image_size: int | None = None,
+                 min_primitives: int | None = None, max_primitives: int | None = None):
+        self.domain = domain
+        self.grammar = domain.grammar
+        self.noise = noise or NoiseConfig(min_primitives=domain.min_primitives, max_primitives=domain.max_primitives)
+        self.mutator = Mutator(self.grammar, self.noise)
+        self.decoder = ConstrainedDecoder(self.grammar)
+        self.image_size = image_size or domain.model_size
+        self.min_primitives = min_primitives or domain.min_primitives
+        self.max_primitives = max_primitives or domain.max_primitives
+
+    def render(self, node: Node) -> np.ndarray:
+        return image_to_chw(self.domain.render(node, self.image_size))
+
+    def example(self, rng: random.Random) -> Example:
+        g = self.grammar
+        while True:
+            clean = self.mutator.sampler.sample_program(rng, self.min_primitives, self.max_primitives)
+            noisy = self.mutator.add_noise(rng, clean)
+            path = self.mutator.reverse_path(noisy, clean)
+            if path:
+                break
+        step = rng.randrange(len(path))
+        current = noisy
+        for edit in path[:step]:
+            current = edit.apply(g, current)
+        edit = path[step]
+        state = ProgramState(g, current)
+        index = next(i for i, s in enumerate(state.sites) if s.path == edit.site.path)
+        rep_in, rep_out, allowed = replacement_targets(g, self.decoder, edit)
+        return Example(self.render(clean), self.render(current), state.tokens, state.sites, index,
+                       rep_in, rep_out, allowed, float(len(path) - step))
+
+
+def collate(examples: list[Example], grammar: Grammar) -> dict[str, torch.Tensor]:
+    B = len(examples)
+    L = max(len(e.tokens) for e in examples)
+    M = max(len(e.sites) for e in examples)
+    R = max(len(e.replacement_in) for e in examples)
+    V = len(grammar.vocab)
+    tokens = np.zeros((B, L), dtype=np.int64)
+    site_start = np.zeros((B, M), dtype=np.int64)
+    site_end = np.ones((B, M), dtype=np.int64)
+    kinds = np.zeros((B, M), dtype=np.int64)
+    site_valid = np.zeros((B, M), dtype=bool)
+    rep_in = np.zeros((B, R), dtype=np.int64)
+    rep_out = np.zeros((B, R + 1), dtype=np.int64)
+    rep_valid = np.zeros((B, R + 1), dtype=bool)
+    allowed = np.ones((B, R + 1, V), dtype=bool)
+    for b, e in enumerate(examples):
+        tokens[b, :len(e.tokens)] = e.tokens
+        for m, s in enumerate(e.sites):
+            site_start[b, m], site_end[b, m] = s.start, s.end
+            kinds[b, m] = site_kind(grammar, s)
+        site_valid[b, :len(e.sites)] = True
+        rep_in[b, :len(e.replacement_in)] = e.replacement_in
+        n = len(e.replacement_out)
+        rep_out[b, :n] = e.replacement_out
+        rep_valid[b, :n] = True
+        allowed[b, :n] = e.allowed
+    return {
+        "target": torch.from_numpy(np.stack([e.target for e in examples])),
+        "current": torch.from_numpy(np.stack([e.current for e in examples])),
+        "tokens": torch.from_numpy(tokens),
+        "site_start": torch.from_numpy(site_start),
+        "site_end": torch.from_numpy(site_end),
+        "site_kind": torch.from_numpy(kinds),
+        "site_valid": torch.from_numpy(site_valid),
+        "edit_site": torch.tensor([e.edit_site for e in examples], dtype=torch.long),
+        "replacement_in": torch.from_numpy(rep_in),
+        "replacement_out": torch.from_numpy(rep_out),
+        "replacement_valid": torch.from_numpy(rep_valid),
+        "replacement_allowed": torch.from_numpy(allowed),
+        "steps_left": torch.tensor([e.steps_left for e in examples], dtype=torch.float32),
+    }
+
+
+class EditStream(IterableDataset):
+    """An endless stream of collated batches; each worker (and DDP rank) has its own seed."""
+
+    def __init__(self, domain_name: str, batch_size: int, seed: int, rank: int = 0,
+                 noise: NoiseConfig | None = None, image_size: int | None = None,
+                 max_primitives: int | None = None):
+        self.domain_name = domain_name
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.noise = noise
+        self.image_size = image_size
+        self.max_primitives = max_primitives
+
+    def __iter__(self):
+        from .domains import get_domain
+
+        torch.set_num_threads(1)
+        info = get_worker_info()
+        worker = info.id if info is not None else 0
+        rng = random.Random(hash((self.seed, self.rank, worker)) & 0xFFFFFFFF)
+        gen = ExampleGenerator(get_domain(self.domain_name), self.noise, self.image_size,
+                               max_primitives=self.max_primitives)
+        while True:
+            # Generate several batches at once and group similar lengths: less padding.
+            pool = sorted((gen.example(rng) for _ in range(4 * self.batch_size)), key=lambda e: len(e.tokens))
+            batches = [pool[i:i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
+            rng.shuffle(batches)
+            for batch in batches:
+                yield collate(batch, gen.grammar)

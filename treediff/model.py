@@ -1,0 +1,169 @@
+"""The tree-diffusion network: (target image, current render, current program) -> edit, value.
+
+One shared encoder reads the images and the program together, so policy and value share
+every CPU-second of feature computation:
+
+* a small CNN turns [target, current, |target - current|] into a grid of image tokens;
+* a bidirectional transformer reads [CLS, image tokens, program tokens];
+* the **pointer** head scores every edit site (a subtree or a variable token) from the
+  encoder states at the site's first and last token plus the site's kind, so the edit
+  location is chosen among meaningful places only;
+* the **replacement** decoder (causal, cross-attending to the encoder) writes the new
+  subtree's tokens, starting from the chosen site's representation; logits are masked by
+  the grammar (see `decoding.py`), so outputs are always valid;
+* the **value** head regresses the number of edits still needed, from CLS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NEG_INF = -1e9
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int
+    n_site_kinds: int  # nonterminals + terminals
+    channels: int  # image channels of the domain (1 grey, 3 RGB)
+    image_size: int = 64
+    d_model: int = 128
+    n_heads: int = 4
+    enc_layers: int = 3
+    dec_layers: int = 2
+    grid: int = 4  # image tokens per side
+    ff_mult: int = 2  # feed-forward width / d_model (2 halves the CPU cost of 4 at little loss)
+    max_tokens: int = 256  # longest program the position embedding covers
+    max_replacement: int = 96
+    dropout: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ImageEncoder(nn.Module):
+    """Strided convolutions from (3C, S, S) down to a grid x grid map of d-dim tokens."""
+
+    def __init__(self, in_channels: int, d: int, image_size: int, grid: int):
+        super().__init__()
+        layers = []
+        channels = [in_channels, 32, 64, 96, d]
+        size = image_size
+        i = 0
+        while size > grid:
+            c_in, c_out = channels[min(i, 3)], channels[min(i + 1, 4)]
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.GroupNorm(8, c_out), nn.GELU()]
+            size //= 2
+            i += 1
+        if channels[min(i, 4)] != d:
+            layers += [nn.Conv2d(channels[min(i, 4)], d, 1)]
+        self.net = nn.Sequential(*layers)
+        self.pos = nn.Parameter(torch.zeros(1, grid * grid, d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self.net(x)  # (B, d, g, g)
+        return feats.flatten(2).transpose(1, 2) + self.pos
+
+
+class TreeDiffusionModel(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c, d = config, config.d_model
+        self.image_encoder = ImageEncoder(3 * c.channels, d, c.image_size, c.grid)
+        self.token_embedding = nn.Embedding(c.vocab_size, d)
+        self.position_embedding = nn.Embedding(c.max_tokens, d)
+        self.cls = nn.Parameter(torch.zeros(1, 1, d))
+        self.segment = nn.Parameter(torch.zeros(2, d))  # image tokens vs program tokens
+        layer = nn.TransformerEncoderLayer(d, c.n_heads, c.ff_mult * d, c.dropout, batch_first=True, norm_first=True,
+                                           activation="gelu")
+        self.encoder = nn.TransformerEncoder(layer, c.enc_layers, enable_nested_tensor=False)
+        self.encoder_norm = nn.LayerNorm(d)
+        self.site_kind = nn.Embedding(c.n_site_kinds, d)
+        self.site_mlp = nn.Sequential(nn.Linear(3 * d, d), nn.GELU(), nn.Linear(d, d))
+        self.pointer = nn.Linear(d, 1)
+        self.value = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, 1))
+        self.replacement_position = nn.Embedding(c.max_replacement + 1, d)
+        dec_layer = nn.TransformerDecoderLayer(d, c.n_heads, c.ff_mult * d, c.dropout, batch_first=True, norm_first=True,
+                                               activation="gelu")
+        self.decoder = nn.TransformerDecoder(dec_layer, c.dec_layers)
+        self.decoder_norm = nn.LayerNorm(d)
+        self.lm_head = nn.Linear(d, c.vocab_size)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # ------------------------------------------------------------ encoder
+    def encode(self, target: torch.Tensor, current: torch.Tensor, tokens: torch.Tensor):
+        """Shared features. target/current: (B, C, S, S); tokens: (B, L) with 0 = padding.
+
+        Returns (states (B, 1 + G + L, d), key padding mask, offset of the first program token).
+        """
+        images = torch.cat([target, current, (target - current).abs()], dim=1)
+        image_tokens = self.image_encoder(images) + self.segment[0]
+        B, L = tokens.shape
+        positions = torch.arange(L, device=tokens.device)
+        program = self.token_embedding(tokens) + self.position_embedding(positions) + self.segment[1]
+        x = torch.cat([self.cls.expand(B, -1, -1), image_tokens, program], dim=1)
+        offset = 1 + image_tokens.shape[1]
+        pad = torch.zeros(B, x.shape[1], dtype=torch.bool, device=tokens.device)
+        pad[:, offset:] = tokens == 0
+        states = self.encoder_norm(self.encoder(x, src_key_padding_mask=pad))
+        return states, pad, offset
+
+    def site_features(self, states, offset, site_start, site_end, site_kind) -> torch.Tensor:
+        """(B, M, d) features of edit sites from their first/last token states and kind."""
+        d = states.shape[-1]
+        first = torch.gather(states, 1, (site_start + offset).unsqueeze(-1).expand(-1, -1, d))
+        last = torch.gather(states, 1, (site_end - 1 + offset).unsqueeze(-1).expand(-1, -1, d))
+        return self.site_mlp(torch.cat([first, last, self.site_kind(site_kind)], dim=-1))
+
+    def heads(self, target, current, tokens, site_start, site_end, site_kind, site_valid):
+        """Encoder pass + value and pointer heads. Returns a dict used by training and search."""
+        states, pad, offset = self.encode(target, current, tokens)
+        sites = self.site_features(states, offset, site_start, site_end, site_kind)
+        pointer_logits = self.pointer(sites).squeeze(-1).masked_fill(~site_valid, NEG_INF)
+        value = self.value(states[:, 0]).squeeze(-1)
+        return {"states": states, "pad": pad, "sites": sites, "pointer_logits": pointer_logits, "value": value}
+
+    # ------------------------------------------------------------ decoder
+    def decode(self, states, pad, site_repr, replacement) -> torch.Tensor:
+        """Logits for each replacement position. site_repr: (B, d); replacement: (B, R) tokens
+        already written (teacher forcing or decoding so far). Returns (B, R + 1, V)."""
+        B, R = replacement.shape
+        x = torch.cat([site_repr.unsqueeze(1), self.token_embedding(replacement)], dim=1)
+        x = x + self.replacement_position(torch.arange(R + 1, device=x.device))
+        causal = torch.triu(torch.ones(R + 1, R + 1, dtype=torch.bool, device=x.device), diagonal=1)
+        h = self.decoder(x, states, tgt_mask=causal, memory_key_padding_mask=pad)
+        return self.lm_head(self.decoder_norm(h))
+
+    def forward(self, batch: dict) -> dict:
+        """Training losses for a collated batch (see `data.collate`)."""
+        out = self.heads(batch["target"], batch["current"], batch["tokens"], batch["site_start"],
+                         batch["site_end"], batch["site_kind"], batch["site_valid"])
+        pointer_loss = F.cross_entropy(out["pointer_logits"], batch["edit_site"])
+        chosen = out["sites"][torch.arange(out["sites"].shape[0]), batch["edit_site"]]
+        logits = self.decode(out["states"], out["pad"], chosen, batch["replacement_in"])
+        logits = logits.masked_fill(~batch["replacement_allowed"], NEG_INF)
+        valid = batch["replacement_valid"]
+        token_loss = F.cross_entropy(logits[valid], batch["replacement_out"][valid])
+        value_loss = F.smooth_l1_loss(out["value"], batch["steps_left"])
+        loss = pointer_loss + token_loss + 0.5 * value_loss
+        with torch.no_grad():
+            pointer_acc = (out["pointer_logits"].argmax(-1) == batch["edit_site"]).float().mean()
+            token_ok = (logits.argmax(-1) == batch["replacement_out"]) | ~valid
+            edit_acc = ((out["pointer_logits"].argmax(-1) == batch["edit_site"]) & token_ok.all(-1)).float().mean()
+        return {"loss": loss, "pointer_loss": pointer_loss.detach(), "token_loss": token_loss.detach(),
+                "value_loss": value_loss.detach(), "pointer_acc": pointer_acc, "edit_acc": edit_acc}
