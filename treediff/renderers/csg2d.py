@@ -3,7 +3,8 @@
 Each shape is evaluated as a signed distance (in pixels) only inside its bounding box, and
 coverage = clip(distance + 0.5, 0, 1), a one-pixel box-filter approximation of the area
 inside each pixel. Union is max, difference is min(a, 1 - b): true tree semantics.
-The SVG export draws the same geometry, with differences expressed as masks.
+The SVG export draws the same geometry, with differences expressed as masks (drawn so that
+cairosvg, which masks by alpha only, and browsers agree).
 """
 
 from __future__ import annotations
@@ -105,37 +106,84 @@ class CSG2DRenderer:
 
     # ------------------------------------------------------------------ SVG
     def svg(self, node: Node, size: int = 256) -> str:
-        """An SVG document drawing the program in black on white, differences as masks."""
+        """An SVG document drawing the program in black on white, differences as masks.
+
+        User units are document pixels (coordinates are scaled when written), because
+        cairosvg rasterises a mask at its size in user units: in canvas units it is blurred.
+        """
+        self._scale = size / UNITS
         defs: list[str] = []
         body = self._svg(node, defs)
-        scale = size / UNITS
         return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
-                f'viewBox="0 0 {UNITS:g} {UNITS:g}">'
-                f'<rect width="{UNITS:g}" height="{UNITS:g}" fill="white"/>'
-                f'<defs>{"".join(defs)}</defs><g fill="black" data-scale="{scale:g}">{body}</g></svg>')
+                f'viewBox="0 0 {size} {size}"><rect width="{size}" height="{size}" fill="white"/>'
+                f'<defs>{"".join(defs)}</defs>'
+                f'<g fill="black">{body}</g></svg>')
 
     def _svg(self, node: Node, defs: list[str]) -> str:
+        """SVG elements painting the node's region in the inherited fill colour."""
         g = self.grammar
         kind = g.nonterminals[node.nt]
         if kind == "s":
             return self._svg(node.children[0], defs)
-        text = [g.token_text[c] if type(c) is int else None for c in node.children]
-        if kind == "circle":
-            r, x, y = (_num(t) for t in text[2:5])
-            return f'<circle cx="{2 * x}" cy="{2 * y}" r="{2 * r}"/>'
-        if kind == "quad":
-            x, y, w, h = (_num(t) for t in text[2:6])
-            angle = _ANGLES[text[6]]
-            return (f'<rect x="{2 * x - w}" y="{2 * y - h}" width="{2 * w}" height="{2 * h}" '
-                    f'transform="rotate({angle:g} {2 * x} {2 * y})"/>')
-        left = self._svg(node.children[2], defs)
-        right = self._svg(node.children[3], defs)
-        if text[1] == "+":
-            return f"<g>{left}{right}</g>"
+        if kind in ("circle", "quad"):
+            return self._shape_svg(node)
+        left, right = node.children[2], node.children[3]
+        if g.token_text[node.children[1]] == "+":
+            return f"<g>{self._svg(left, defs)}{self._svg(right, defs)}</g>"
+        return f'<g mask="url(#{self._mask(self._complement(right, defs), defs)})">{self._svg(left, defs)}</g>'
+
+    def _complement(self, node: Node, defs: list[str]) -> str:
+        """SVG elements painting everything except the node's region (in the inherited fill).
+
+        Masks are drawn white on transparent, so they mean the same under SVG's luminance
+        masks and under cairosvg, which masks by alpha only.
+        """
+        g = self.grammar
+        kind = g.nonterminals[node.nt]
+        if kind == "s":
+            return self._complement(node.children[0], defs)
+        if kind in ("circle", "quad"):
+            # The whole canvas (with a margin) minus the shape's outline, by the even-odd rule.
+            lo, hi = -self._scale, (UNITS + 1) * self._scale
+            outer = f"M{lo:g} {lo:g}H{hi:g}V{hi:g}H{lo:g}Z"
+            return f'<path fill-rule="evenodd" d="{outer} {self._outline(node)}"/>'
+        left, right = node.children[2], node.children[3]
+        if g.token_text[node.children[1]] == "+":  # not (A or B) = not A, masked by not B
+            mask_id = self._mask(self._complement(right, defs), defs)
+            return f'<g mask="url(#{mask_id})">{self._complement(left, defs)}</g>'
+        return f"<g>{self._complement(left, defs)}{self._svg(right, defs)}</g>"  # not (A - B) = not A or B
+
+    def _mask(self, body: str, defs: list[str]) -> str:
         mask_id = f"m{len(defs)}"
-        defs.append(f'<mask id="{mask_id}"><rect width="{UNITS:g}" height="{UNITS:g}" fill="white"/>'
-                    f'<g fill="black">{right}</g></mask>')
-        return f'<g mask="url(#{mask_id})">{left}</g>'
+        k = self._scale
+        defs.append(f'<mask id="{mask_id}" maskUnits="userSpaceOnUse" x="{-k:g}" y="{-k:g}" '
+                    f'width="{(UNITS + 2) * k:g}" height="{(UNITS + 2) * k:g}">'
+                    f'<g fill="white">{body}</g></mask>')
+        return mask_id
+
+    def _shape_svg(self, node: Node) -> str:
+        text = [self.grammar.token_text[c] if type(c) is int else None for c in node.children]
+        k = 2 * self._scale  # numbers are half-units
+        if text[1] == "Circle":
+            r, x, y = (k * _num(t) for t in text[2:5])
+            return f'<circle cx="{x:g}" cy="{y:g}" r="{r:g}"/>'
+        x, y, w, h = (k * _num(t) for t in text[2:6])
+        return (f'<rect x="{x - w / 2:g}" y="{y - h / 2:g}" width="{w:g}" height="{h:g}" '
+                f'transform="rotate({_ANGLES[text[6]]:g} {x:g} {y:g})"/>')
+
+    def _outline(self, node: Node) -> str:
+        """The shape's boundary as SVG path data (a closed subpath)."""
+        text = [self.grammar.token_text[c] if type(c) is int else None for c in node.children]
+        k = 2 * self._scale
+        if text[1] == "Circle":
+            r, x, y = (k * _num(t) for t in text[2:5])
+            return f"M{x - r:g} {y:g}A{r:g} {r:g} 0 1 0 {x + r:g} {y:g}A{r:g} {r:g} 0 1 0 {x - r:g} {y:g}Z"
+        x, y, w, h = (k * _num(t) for t in text[2:6])
+        theta = math.radians(_ANGLES[text[6]])
+        c, s = math.cos(theta), math.sin(theta)
+        corners = [(x + c * u - s * v, y + s * u + c * v)
+                   for u, v in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2))]
+        return "M" + "L".join(f"{px:.3f} {py:.3f}" for px, py in corners) + "Z"
 
 
 def masks_iou(target: np.ndarray, image: np.ndarray) -> float:
