@@ -199,11 +199,29 @@ def _regex_body(pattern: str) -> str:
     return pattern
 
 
+def _one_line(err: Exception) -> str:
+    """Lark's grammar error on one line; a message ending in ':' keeps the list that follows."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    message = lines[0] if lines else type(err).__name__
+    if message.endswith(":") and len(lines) > 1:
+        message += " " + "; ".join(line.lstrip("- ") for line in lines[1:])
+    if "collision" in message:
+        message = "treediff needs an LALR(1) grammar: " + message
+    return message
+
+
+def _values_text(term: Terminal) -> str:
+    values = term.values
+    return " ".join(values) if len(values) <= 10 else " ".join(values[:3]) + " ... " + values[-1]
+
+
 def _explain_parse_error(err: UnexpectedInput, text: str, expected_names) -> str:
     line, col = getattr(err, "line", -1), getattr(err, "column", -1)
     where = f"line {line}, column {col}" if line and line > 0 else "end of input"
     if isinstance(err, UnexpectedCharacters):
-        got = repr(text[err.pos_in_stream]) if 0 <= err.pos_in_stream < len(text) else "end of input"
+        word = re.match(r"[^\s()\[\]{},]+", text[err.pos_in_stream:]) if 0 <= err.pos_in_stream < len(text) else None
+        got = repr(word.group() if word else text[err.pos_in_stream]) if 0 <= err.pos_in_stream < len(text) \
+            else "end of input"
         allowed = sorted(expected_names(err.allowed or ()))
     elif isinstance(err, UnexpectedToken):
         got = "end of input" if err.token.type == "$END" else repr(str(err.token))
@@ -236,7 +254,7 @@ class Grammar:
             source = lark.Lark(text, parser="lalr", start=self.start_name, keep_all_tokens=True,
                                import_paths=list(import_paths))
         except LarkError as err:
-            raise GrammarFileError(f"{where}: {str(err).strip().splitlines()[0]}") from None
+            raise GrammarFileError(f"{where}: {_one_line(err)}") from None
         self._build_tables(source, primitive_names, where)
         self._build_parser(where)
 
@@ -415,15 +433,14 @@ class Grammar:
             self.lark = lark.Lark(self.normalised_text, parser="lalr", keep_all_tokens=True,
                                   start=[f"n{i}" for i in range(len(self.nonterminals))])
         except LarkError as err:
-            raise GrammarFileError(f"{where}: treediff needs an LALR(1) grammar: "
-                                   f"{str(err).strip().splitlines()[0]}") from None
+            raise GrammarFileError(f"{where}: treediff needs an LALR(1) grammar: {_one_line(err)}") from None
 
     def _expected_names(self, names) -> list[str]:
         out = set()
         for name in names:
             if name.startswith("T") and name[1:].isdigit():
                 term = self.terminals[int(name[1:])]
-                out.add(repr(term.values[0]) if term.literal else term.name)
+                out.add(repr(term.values[0]) if term.literal else f"{term.name} ({_values_text(term)})")
             elif name == "$END":
                 out.add("end of input")
             else:
@@ -441,8 +458,27 @@ class Grammar:
         except UnexpectedInput as err:
             raise ProgramSyntaxError(
                 f"program does not parse ({self.name}) " + _explain_parse_error(err, text, self._expected_names)
+                + self._run_together_hint(text)
             ) from None
         return self._from_lark(tree)
+
+    def _run_together_hint(self, text: str) -> str:
+        """Explain values written without a space, e.g. '10' where a number is one digit.
+
+        Such text lexes as two valid tokens, so the parser only fails later, somewhere
+        else; naming the run-together word is what tells the user what is wrong.
+        """
+        try:
+            tokens = list(self.lark.lex(text))
+        except LarkError:
+            return ""
+        for a, b in zip(tokens, tokens[1:]):
+            if a.end_pos == b.start_pos and a.type[1:].isdigit() and b.type[1:].isdigit():
+                first, second = self.terminals[int(a.type[1:])], self.terminals[int(b.type[1:])]
+                if not first.literal and not second.literal:
+                    return (f" ('{text[a.start_pos:b.end_pos]}' at column {a.column} is not a single value: "
+                            f"{first.name} is one of {_values_text(first)})")
+        return ""
 
     def _from_lark(self, tree) -> Node:
         alt = self.alternatives[int(tree.data[1:])]
