@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -178,7 +179,7 @@ def cmd_train(args) -> int:
     result = train(cfg)
     if args.json:
         print(json.dumps(result))
-    elif int(__import__("os").environ.get("RANK", "0")) == 0:
+    elif int(os.environ.get("RANK", "0")) == 0:
         print(f"trained {result['step']} steps; checkpoint in {result['out']}/model.safetensors")
     return 0
 
@@ -260,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--" + key.replace("_", "-"), type=kind, help="model size override")
     p.set_defaults(func=cmd_train)
 
+    from .solve import add_solve_parser
+
+    add_solve_parser(sub)
+
     from .codefusion.cli import add_codefusion_parser
 
     add_codefusion_parser(sub)
@@ -279,6 +284,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as err:  # a bug of ours: still one line for the user, the traceback on request
+        if os.environ.get("TREEDIFF_DEBUG"):
+            raise
+        print(f"treediff: internal error: {type(err).__name__}: {err} (set TREEDIFF_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -202,4 +202,4 @@ def masks_iou(target: np.ndarray, image: np.ndarray) -> float:
 def csg_goal(target: np.ndarray, image: np.ndarray, threshold: float = 0.98) -> tuple[bool, float]:
     """Solved when the mean fg/bg IoU, of the image or of its inverse, exceeds `threshold`."""
     score = max(masks_iou(target, image), masks_iou(target, 1.0 - image))
-    return score > threshold, score
+    return bool(score > threshold), float(score)

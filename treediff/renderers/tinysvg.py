@@ -71,5 +71,5 @@ class TinySVGRenderer:
 def rgb_goal(target: np.ndarray, image: np.ndarray, threshold: float = 0.017) -> tuple[bool, float]:
     """Solved when the RGB root-mean-square error is below `threshold`; score = 1 - RMSE."""
     rmse = float(np.sqrt(np.mean((target.astype(np.float32) - image.astype(np.float32)) ** 2)))
-    return rmse < threshold, 1.0 - rmse
+    return bool(rmse < threshold), 1.0 - rmse
 

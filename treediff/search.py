@@ -1,0 +1,340 @@
+"""Search over programs with the policy (which edits to try) and value (which programs to keep).
+
+Budget = number of distinct programs rendered and checked against the target ("nodes
+expanded"): every initial program, every candidate an edit produces. Renders are cached
+by program text, and visited programs are never counted twice.
+
+* `beam_search`: keep the `beam` most promising programs seen so far; expand each with
+  several sampled edits (the first greedy); rank by the value network's predicted edits to
+  go (``rank="value"``) or by accumulated policy log-probability (``rank="logprob"``, the
+  reference's ranking, kept as an ablation); stop when the goal check passes.
+* `rollout`: no search, follow the policy's greedy edit from one start program.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .data import ProgramState, image_to_chw
+from .decoding import EOS, ConstrainedDecoder
+from .domains import Domain
+from .grammar import Node
+from .model import NEG_INF, TreeDiffusionModel
+from .noise import Edit
+from .sampler import Sampler
+
+MAX_REPLACEMENT_TOKENS = 32
+
+
+@dataclass
+class SearchConfig:
+    budget: int = 2000
+    beam: int = 16
+    edits_per_node: int = 4
+    max_depth: int = 200
+    temperature: float = 1.0
+    rank: str = "value"  # "value" or "logprob"
+    score_weight: float = 4.0  # how much the goal score (image match) adds to the value ranking
+    n_init: int = 4  # random start programs when no --init is given
+    batch_size: int = 64
+
+
+@dataclass
+class SearchResult:
+    program: str
+    node: Node
+    solved: bool
+    score: float
+    nodes_expanded: int
+    seconds: float
+    trace: list = field(default_factory=list)  # (nodes_expanded, program, score) at each improvement
+
+
+class Candidate:
+    __slots__ = ("state", "image", "text", "score", "solved", "value", "logprob")
+
+    def __init__(self, state: ProgramState, image: np.ndarray, text: str, score: float, solved: bool,
+                 logprob: float):
+        self.state = state
+        self.image = image
+        self.text = text
+        self.score = score
+        self.solved = solved
+        self.value = math.inf
+        self.logprob = logprob
+
+
+class Searcher:
+    """Runs searches for one domain and model; holds the caches that make search cheap."""
+
+    def __init__(self, domain: Domain, model: TreeDiffusionModel, device: str = "cpu", check_size: int | None = None):
+        self.domain = domain
+        self.grammar = domain.grammar
+        self.model = model.eval()
+        self.device = device
+        self.decoder = ConstrainedDecoder(self.grammar)
+        self.sampler = Sampler(self.grammar)
+        self.image_size = model.config.image_size
+        self.check_size = check_size or self.image_size
+        self._render_cache: dict[str, np.ndarray] = {}
+
+    # ------------------------------------------------------------ helpers
+    def render(self, text: str, node: Node) -> np.ndarray:
+        image = self._render_cache.get(text)
+        if image is None:
+            if len(self._render_cache) > 50_000:
+                self._render_cache.clear()
+            image = self.domain.render(node, self.image_size)
+            self._render_cache[text] = image
+        return image
+
+    def _candidate(self, node: Node, target: np.ndarray, logprob: float = 0.0) -> Candidate:
+        text = self.grammar.unparse(node)
+        image = self.render(text, node)
+        solved, score = self.domain.goal(target, image)
+        return Candidate(ProgramState(self.grammar, node), image, text, score, solved, logprob)
+
+    def _inputs(self, target_t: torch.Tensor, cands: list[Candidate]) -> dict:
+        B = len(cands)
+        L = max(len(c.state.tokens) for c in cands)
+        M = max(len(c.state.sites) for c in cands)
+        tokens = np.zeros((B, L), dtype=np.int64)
+        start = np.zeros((B, M), dtype=np.int64)
+        end = np.ones((B, M), dtype=np.int64)
+        kind = np.zeros((B, M), dtype=np.int64)
+        valid = np.zeros((B, M), dtype=bool)
+        for b, c in enumerate(cands):
+            tokens[b, :len(c.state.tokens)] = c.state.tokens
+            n = len(c.state.sites)
+            start[b, :n] = [s.start for s in c.state.sites]
+            end[b, :n] = [s.end for s in c.state.sites]
+            kind[b, :n] = c.state.kinds
+            valid[b, :n] = True
+        current = torch.from_numpy(np.stack([image_to_chw(c.image) for c in cands])).to(self.device)
+        as_t = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
+        return dict(target=target_t.expand(B, -1, -1, -1), current=current, tokens=as_t(tokens),
+                    site_start=as_t(start), site_end=as_t(end), site_kind=as_t(kind), site_valid=as_t(valid))
+
+    @torch.no_grad()
+    def evaluate(self, target_t: torch.Tensor, cands: list[Candidate]) -> None:
+        """Fill in the value network's estimate of edits to go for each candidate."""
+        for i in range(0, len(cands), 128):
+            chunk = cands[i:i + 128]
+            out = self.model.heads(**self._inputs(target_t, chunk))
+            for c, v in zip(chunk, out["value"].tolist()):
+                c.value = max(v, 0.0)
+
+    @torch.no_grad()
+    def propose(self, target_t: torch.Tensor, cands: list[Candidate], k: int, rng: torch.Generator,
+                temperature: float, greedy_first: bool = True) -> list[list[tuple[Edit, float]]]:
+        """Up to `k` distinct edits for each candidate with their log-probabilities."""
+        out = self.model.heads(**self._inputs(target_t, cands))
+        log_pointer = torch.log_softmax(out["pointer_logits"] / temperature, dim=-1)
+        items = []  # (candidate index, site index, greedy)
+        for b, c in enumerate(cands):
+            n_sites = len(c.state.sites)
+            picks = torch.multinomial(log_pointer[b, :n_sites].exp(), k, replacement=True, generator=rng).tolist()
+            if greedy_first:
+                picks[0] = int(log_pointer[b, :n_sites].argmax())
+            items += [(b, s, greedy_first and j == 0) for j, s in enumerate(picks)]
+        index = torch.tensor([b for b, _, _ in items], device=self.device)
+        site_index = torch.tensor([s for _, s, _ in items], device=self.device)
+        site_repr = out["sites"][index, site_index]
+        replacements, logps = self._decode(out["states"][index], out["pad"][index], site_repr,
+                                           [cands[b].state.sites[s] for b, s, _ in items],
+                                           [g for _, _, g in items], rng, temperature)
+        proposals: list[list[tuple[Edit, float]]] = [[] for _ in cands]
+        seen: list[set] = [set() for _ in cands]
+        for (b, s, _), new, lp in zip(items, replacements, logps):
+            if new is None:
+                continue
+            site = cands[b].state.sites[s]
+            key = (s, new if type(new) is int else tuple(self.grammar.tokens(new)))
+            if key in seen[b]:
+                continue
+            seen[b].add(key)
+            proposals[b].append((Edit(site, new), float(log_pointer[b, s]) + lp))
+        return proposals
+
+    def _decode(self, states, pad, site_repr, sites, greedy, rng, temperature):
+        """Constrained autoregressive decoding of one replacement per item, batched."""
+        g, dec = self.grammar, self.decoder
+        n = len(sites)
+        parse_states = [dec.initial(s.nt) if s.nt >= 0 else None for s in sites]
+        written: list[list[int]] = [[] for _ in range(n)]
+        logp = [0.0] * n
+        done = [False] * n
+        failed = [False] * n
+        greedy_t = torch.tensor(greedy, device=self.device)
+        for step in range(MAX_REPLACEMENT_TOKENS):
+            active = [i for i in range(n) if not done[i]]
+            if not active:
+                break
+            R = max(len(written[i]) for i in active)
+            prefix = torch.zeros(len(active), R, dtype=torch.long)
+            for row, i in enumerate(active):
+                prefix[row, :len(written[i])] = torch.tensor(written[i], dtype=torch.long)
+            idx = torch.tensor(active, device=self.device)
+            logits = self.model.decode(states[idx], pad[idx], site_repr[idx], prefix.to(self.device))
+            lengths = torch.tensor([len(written[i]) for i in active], device=self.device)
+            last = logits[torch.arange(len(active), device=self.device), lengths]
+            mask = np.zeros((len(active), last.shape[-1]), dtype=bool)
+            for row, i in enumerate(active):
+                if sites[i].nt < 0:
+                    mask[row, g.terminal_token_ids[sites[i].terminal]] = True
+                else:
+                    mask[row] = dec.allowed(parse_states[i])
+            last = last.masked_fill(~torch.from_numpy(mask).to(self.device), NEG_INF)
+            log_probs = torch.log_softmax(last / temperature, dim=-1)
+            sampled = torch.multinomial(log_probs.exp(), 1, generator=rng).squeeze(-1)
+            choice = torch.where(greedy_t[idx], log_probs.argmax(-1), sampled).tolist()
+            chosen_lp = log_probs.gather(1, torch.tensor(choice, device=self.device).unsqueeze(1)).squeeze(1).tolist()
+            for row, i in enumerate(active):
+                tok = choice[row]
+                logp[i] += chosen_lp[row]
+                if sites[i].nt < 0:
+                    written[i].append(tok)
+                    done[i] = True
+                elif tok == EOS:
+                    done[i] = True
+                else:
+                    written[i].append(tok)
+                    parse_states[i] = dec.advance(parse_states[i], tok)
+                    if len(written[i]) >= MAX_REPLACEMENT_TOKENS:
+                        done[i] = failed[i] = True
+        results = []
+        for i in range(n):
+            if failed[i] or not done[i]:
+                results.append(None)
+            elif sites[i].nt < 0:
+                results.append(written[i][0])
+            else:
+                results.append(g.parse(g.detokenize(written[i]), sites[i].nt))
+        return results, logp
+
+    def _target_tensor(self, target: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(image_to_chw(target.astype(np.float32))).unsqueeze(0).to(self.device)
+
+    def _start(self, target, init, cfg, py_rng, visited, trace, t0):
+        starts = list(init or [])
+        d = self.domain
+        while len(starts) < (len(init) if init else cfg.n_init):
+            starts.append(self.sampler.sample_program(py_rng, d.min_primitives, d.max_primitives))
+        cands = []
+        for node in starts[:cfg.budget]:
+            c = self._candidate(node, target)
+            if c.text in visited:
+                continue
+            visited.add(c.text)
+            cands.append(c)
+        return cands
+
+    # ------------------------------------------------------------ searches
+    def search(self, target: np.ndarray, cfg: SearchConfig, seed: int = 0, init: list[Node] | None = None,
+               progress=None) -> SearchResult:
+        """Value-guided beam search; see the module docstring."""
+        t0 = time.time()
+        py_rng = random.Random(seed)
+        rng = torch.Generator(device=self.device).manual_seed(seed)
+        target = target.astype(np.float32)
+        target_t = self._target_tensor(target)
+        visited: set[str] = set()
+        trace: list = []
+        pool = self._start(target, init, cfg, py_rng, visited, trace, t0)
+        best = max(pool, key=lambda c: c.score)
+        trace.append((len(visited), best.text, best.score))
+        if progress:
+            progress.update(len(visited))
+        if best.solved:
+            return self._result(best, visited, t0, trace)
+        self.evaluate(target_t, pool)
+        expansions: dict[str, int] = {}
+
+        def rank_key(c: Candidate) -> float:
+            if cfg.rank == "logprob":
+                return -c.logprob
+            return c.value - cfg.score_weight * c.score
+
+        for _ in range(cfg.max_depth):
+            if len(visited) >= cfg.budget:
+                break
+            # Programs expanded many times get pushed back so the beam keeps moving.
+            pool.sort(key=lambda c: rank_key(c) + 0.5 * expansions.get(c.text, 0))
+            frontier = pool[:cfg.beam]
+            proposals = []
+            for i in range(0, len(frontier), cfg.batch_size):
+                chunk = frontier[i:i + cfg.batch_size]
+                proposals += self.propose(target_t, chunk, cfg.edits_per_node, rng, cfg.temperature)
+            new: list[Candidate] = []
+            for parent, edits in zip(frontier, proposals):
+                expansions[parent.text] = expansions.get(parent.text, 0) + 1
+                for edit, lp in edits:
+                    if len(visited) >= cfg.budget:
+                        break
+                    node = edit.apply(self.grammar, parent.state.node)
+                    text = self.grammar.unparse(node)
+                    if text in visited:
+                        continue
+                    visited.add(text)
+                    c = self._candidate(node, target, parent.logprob + lp)
+                    new.append(c)
+                    if progress:
+                        progress.update(1)
+                    if c.score > best.score:
+                        best = c
+                        trace.append((len(visited), c.text, c.score))
+                    if c.solved:
+                        return self._result(c, visited, t0, trace)
+            if new:
+                self.evaluate(target_t, new)
+                pool = sorted(pool + new, key=rank_key)[: 4 * cfg.beam]
+        return self._result(best, visited, t0, trace)
+
+    def rollout(self, target: np.ndarray, budget: int, seed: int = 0, init: list[Node] | None = None,
+                progress=None) -> SearchResult:
+        """No search: repeatedly apply the policy's most likely new edit to one program."""
+        t0 = time.time()
+        py_rng = random.Random(seed)
+        rng = torch.Generator(device=self.device).manual_seed(seed)
+        target = target.astype(np.float32)
+        target_t = self._target_tensor(target)
+        visited: set[str] = set()
+        trace: list = []
+        cfg = SearchConfig(budget=budget, n_init=1)
+        current = self._start(target, init[:1] if init else None, cfg, py_rng, visited, trace, t0)[0]
+        best = current
+        trace.append((1, best.text, best.score))
+        while not best.solved and len(visited) < budget:
+            edits = self.propose(target_t, [current], 4, rng, 1.0)[0]
+            moved = False
+            for edit, _ in edits:  # the greedy edit first; sampled ones if it was seen before
+                node = edit.apply(self.grammar, current.state.node)
+                text = self.grammar.unparse(node)
+                if text in visited:
+                    continue
+                visited.add(text)
+                current = self._candidate(node, target)
+                moved = True
+                if progress:
+                    progress.update(1)
+                if current.score > best.score:
+                    best = current
+                    trace.append((len(visited), current.text, current.score))
+                break
+            if not moved:  # stuck: restart from a fresh random program
+                d = self.domain
+                node = self.sampler.sample_program(py_rng, d.min_primitives, d.max_primitives)
+                current = self._candidate(node, target)
+                visited.add(current.text)
+        return self._result(best, visited, t0, trace)
+
+    @staticmethod
+    def _result(best: Candidate, visited: set, t0: float, trace: list) -> SearchResult:
+        return SearchResult(best.text, best.state.node, bool(best.solved), float(best.score), len(visited),
+                            time.time() - t0, trace)

@@ -1,0 +1,126 @@
+"""`treediff solve target.png`: picture in, program out, with the files a person wants to see."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .checkpoint import default_checkpoint, load_checkpoint, read_metadata
+from .domains import get_domain
+from .errors import TreediffError
+from .images import as_rgb, load_image, save_png, strip
+from .search import SearchConfig, Searcher, SearchResult
+from .utils import atomic_write_text, resolve_device, seed_everything
+
+
+def load_searcher(domain_name: str | None, checkpoint: str | None, device: str = "cpu") -> Searcher:
+    """The model for a domain (the shipped one unless `checkpoint` is given), ready to search."""
+    if checkpoint is None:
+        name = domain_name or "csg2d"
+        path = default_checkpoint(name)
+        if not path.exists():
+            raise TreediffError(f"no shipped model for domain '{name}'; train one with "
+                                f"'treediff train --domain {name}' and pass --checkpoint")
+    else:
+        path = Path(checkpoint)
+    info = read_metadata(path)
+    name = domain_name or info.get("domain")
+    domain = get_domain(name)
+    model, _ = load_checkpoint(path, domain=domain.name, grammar_hash=domain.grammar.hash, device=device)
+    return Searcher(domain, model, device=device)
+
+
+def difference_image(target: np.ndarray, render: np.ndarray) -> np.ndarray:
+    """Red where the target has ink the render lacks, blue where the render has extra."""
+    if target.ndim == 3:
+        diff = np.abs(target - render).mean(axis=2)
+        return 1.0 - np.repeat(diff[..., None], 3, axis=2)
+    out = np.ones(target.shape + (3,), dtype=np.float32)
+    missing = np.clip(target - render, 0, 1)
+    extra = np.clip(render - target, 0, 1)
+    out[..., 1] -= missing + extra
+    out[..., 2] -= missing
+    out[..., 0] -= extra
+    return np.clip(out, 0, 1)
+
+
+def write_outputs(out_dir: Path, searcher: Searcher, target: np.ndarray, result: SearchResult,
+                  trace_gif: bool) -> None:
+    domain = searcher.domain
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "program.txt", result.program + "\n")
+    big = domain.render(result.node, domain.canvas)
+    save_png(big, out_dir / "render.png")
+    atomic_write_text(out_dir / "program.svg", domain.svg(result.node))
+    small = domain.render(result.node, target.shape[0])
+    view = lambda im: as_rgb(1.0 - im if im.ndim == 2 else im)  # noqa: E731  (dark ink on white, like paper)
+    save_png(strip([view(target), view(small), difference_image(target, small)]), out_dir / "compare.png")
+    if trace_gif:
+        from PIL import Image
+
+        frames = []
+        for nodes, program, score in result.trace:
+            frame = view(domain.render(domain.grammar.parse(program), target.shape[0]))
+            frames.append(Image.fromarray((strip([view(target), frame]) * 255).astype(np.uint8)))
+        frames[0].save(out_dir / "trace.gif", save_all=True, append_images=frames[1:] or [], duration=400, loop=0)
+
+
+def cmd_solve(args) -> int:
+    import torch
+
+    if not Path(args.image).is_file():
+        raise TreediffError(f"image not found: {args.image}")
+    seed_everything(args.seed)
+    torch.set_num_threads(max(1, args.threads))
+    device = resolve_device(args.device)
+    searcher = load_searcher(args.domain, args.checkpoint, device)
+    domain = searcher.domain
+    target = load_image(args.image, domain.channels, searcher.image_size)
+    init = None
+    if args.init:
+        init = [domain.grammar.parse(args.init)]
+    if args.budget < 1 or args.beam < 1:
+        raise TreediffError("--budget and --beam must be positive")
+    cfg = SearchConfig(budget=args.budget, beam=args.beam, edits_per_node=args.edits_per_node)
+    with tqdm(total=args.budget, desc="search", unit="node", file=sys.stderr, disable=args.quiet) as bar:
+        if args.rollout:
+            result = searcher.rollout(target, args.budget, seed=args.seed, init=init, progress=bar)
+        else:
+            result = searcher.search(target, cfg, seed=args.seed, init=init, progress=bar)
+    out_dir = Path(args.out) if args.out else Path("treediff-out") / Path(args.image).stem
+    write_outputs(out_dir, searcher, target, result, args.trace)
+    report = {"program": result.program, "solved": result.solved, "score": round(result.score, 4),
+              "nodes_expanded": result.nodes_expanded, "seconds": round(result.seconds, 2),
+              "domain": domain.name, "out": str(out_dir)}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(result.program)
+        status = "solved" if result.solved else "best found (not solved)"
+        print(f"{status}: score {result.score:.3f} after {result.nodes_expanded} programs in {result.seconds:.1f}s; "
+              f"files in {out_dir}/", file=sys.stderr)
+    return 0
+
+
+def add_solve_parser(sub) -> None:
+    p = sub.add_parser("solve", help="find a program that draws the given image")
+    p.add_argument("image", help="PNG or JPEG; any size, colour or greyscale, dark-on-light or light-on-dark")
+    p.add_argument("--domain", help="domain (default: the checkpoint's, else csg2d)")
+    p.add_argument("--checkpoint", help="model checkpoint (default: the shipped model for the domain)")
+    p.add_argument("--budget", type=int, default=1000, help="distinct programs to render and check")
+    p.add_argument("--beam", type=int, default=16)
+    p.add_argument("--edits-per-node", type=int, default=4)
+    p.add_argument("--init", help="start from this program and repair it toward the image")
+    p.add_argument("--rollout", action="store_true", help="no search: follow the policy's greedy edits")
+    p.add_argument("--out", help="output folder (default: ./treediff-out/<image name>/)")
+    p.add_argument("--trace", action="store_true", help="also write trace.gif of the best program improving")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_solve)
