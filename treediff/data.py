@@ -8,6 +8,7 @@ processes so the model never waits for data.
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 from dataclasses import dataclass
 
@@ -164,6 +165,8 @@ class EditStream(IterableDataset):
         self.noise = noise
         self.image_size = image_size
         self.max_primitives = max_primitives
+        # Curriculum: the trainer raises this shared value; workers read it per batch pool.
+        self.curriculum = multiprocessing.Value("i", max_primitives or 0)
 
     def __iter__(self):
         from .domains import get_domain
@@ -176,6 +179,8 @@ class EditStream(IterableDataset):
                                max_primitives=self.max_primitives)
         while True:
             # Generate several batches at once and group similar lengths: less padding.
+            if self.curriculum.value:
+                gen.max_primitives = max(gen.min_primitives, self.curriculum.value)
             pool = sorted((gen.example(rng) for _ in range(4 * self.batch_size)), key=lambda e: len(e.tokens))
             batches = [pool[i:i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
             rng.shuffle(batches)

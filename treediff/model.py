@@ -51,7 +51,7 @@ class ImageEncoder(nn.Module):
     def __init__(self, in_channels: int, d: int, image_size: int, grid: int):
         super().__init__()
         layers = []
-        channels = [in_channels, 32, 64, 96, d]
+        channels = [in_channels + 2, 32, 64, 96, d]
         size = image_size
         i = 0
         while size > grid:
@@ -65,7 +65,12 @@ class ImageEncoder(nn.Module):
         self.pos = nn.Parameter(torch.zeros(1, grid * grid, d))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats = self.net(x)  # (B, d, g, g)
+        # CoordConv: explicit x/y channels make absolute positions (the numbers a program
+        # needs) easy to read off, instead of having to be inferred from padding effects.
+        B, _, H, W = x.shape
+        ys = torch.linspace(-1, 1, H, device=x.device).view(1, 1, H, 1).expand(B, 1, H, W)
+        xs = torch.linspace(-1, 1, W, device=x.device).view(1, 1, 1, W).expand(B, 1, H, W)
+        feats = self.net(torch.cat([x, xs, ys], dim=1))  # (B, d, g, g)
         return feats.flatten(2).transpose(1, 2) + self.pos
 
 

@@ -53,6 +53,8 @@ class TrainConfig:
     sigma: int = 2
     max_noise_steps: int = 5
     random_mix: float = 0.2
+    curriculum: float = 0.4  # fraction of steps over which the largest target grows to the domain's maximum
+    curriculum_start: int = 3  # largest target (primitives) at step 0
     model: dict = field(default_factory=dict)  # ModelConfig overrides (d_model, enc_layers, ...)
 
 
@@ -62,6 +64,14 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
         return cfg.lr * (step + 1) / cfg.warmup
     progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _curriculum_max(step: int, cfg: TrainConfig, domain_max: int) -> int:
+    """Largest target program at `step`: grows linearly, small programs first (short, cheap, easy)."""
+    if cfg.curriculum <= 0:
+        return domain_max
+    frac = min(1.0, step / (cfg.curriculum * cfg.steps))
+    return min(domain_max, round(cfg.curriculum_start + frac * (domain_max - cfg.curriculum_start)))
 
 
 def _move(batch: dict, device: str) -> dict:
@@ -154,7 +164,8 @@ def train(cfg: TrainConfig) -> dict:
         optimizer.load_state_dict(train_state["optimizer"])
     # Data seeds move with the step so a resumed run does not replay the batches it saw.
     stream = EditStream(cfg.domain, cfg.batch_size, seed=cfg.seed * 1_000_003 + step, rank=rank, noise=noise,
-                        image_size=domain.model_size)
+                        image_size=domain.model_size,
+                        max_primitives=_curriculum_max(step, cfg, domain.max_primitives))
     loader = DataLoader(stream, batch_size=None, num_workers=cfg.workers,
                         persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers > 0 else None)
     eval_batches = evaluation_batches(cfg.domain, noise, cfg.eval_examples) if rank == 0 else []
@@ -181,6 +192,7 @@ def train(cfg: TrainConfig) -> dict:
             break
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, cfg)
+        stream.curriculum.value = _curriculum_max(step, cfg, domain.max_primitives)
         losses = model(_move(batch, device))
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
