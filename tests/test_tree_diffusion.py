@@ -1,0 +1,246 @@
+"""Policy/value network, constrained decoding, training (resume, DDP) and search, on tiny models."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from treediff.checkpoint import load_checkpoint, save_checkpoint
+from treediff.cli import main
+from treediff.data import ExampleGenerator, collate, n_site_kinds
+from treediff.decoding import EOS, ConstrainedDecoder
+from treediff.domains import available_domains, get_domain
+from treediff.model import ModelConfig, TreeDiffusionModel
+from treediff.search import SearchConfig, Searcher
+from treediff.train import TrainConfig, train
+
+TINY = {"d_model": 32, "n_heads": 2, "enc_layers": 1, "dec_layers": 1, "ff_mult": 2}
+
+
+def tiny_model(domain_name: str, seed: int = 0) -> TreeDiffusionModel:
+    torch.manual_seed(seed)
+    d = get_domain(domain_name)
+    g = d.grammar
+    return TreeDiffusionModel(ModelConfig(vocab_size=len(g.vocab), n_site_kinds=n_site_kinds(g), channels=d.channels,
+                                          image_size=d.model_size, **TINY)).eval()
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    train(TrainConfig(domain="csg2d", out=str(out), steps=3, batch_size=4, workers=0, eval_examples=8,
+                      eval_every=3, save_every=3, device="cpu", model=TINY))
+    return out / "model.safetensors"
+
+
+@pytest.mark.parametrize("domain_name", available_domains())
+def test_constrained_decoding_always_valid(domain_name):
+    """10,000 randomly decoded edits per domain: every one parses as its site's kind."""
+    g = get_domain(domain_name).grammar
+    dec = ConstrainedDecoder(g)
+    rng = random.Random(0)
+    for _ in range(10_000):
+        nt = rng.randrange(len(g.nonterminals))
+        state, tokens = dec.initial(nt), []
+        while True:
+            allowed = np.flatnonzero(dec.allowed(state))
+            assert len(allowed) > 0
+            # Prefer finishing once long, so random walks through recursive rules end.
+            tok = EOS if (len(tokens) > 30 and EOS in allowed) else int(rng.choice(list(allowed)))
+            if tok == EOS:
+                break
+            tokens.append(tok)
+            state = dec.advance(state, tok)
+            if len(tokens) > 200:
+                break
+        if len(tokens) <= 200:
+            node = g.parse(g.detokenize(tokens), nt)
+            assert g.tokens(node) == tokens
+
+
+@pytest.mark.parametrize("domain_name", available_domains())
+def test_teacher_forcing_masks_admit_gold(domain_name):
+    gen = ExampleGenerator(get_domain(domain_name))
+    rng = random.Random(1)
+    for _ in range(50):
+        ex = gen.example(rng)
+        assert all(ex.allowed[i, t] for i, t in enumerate(ex.replacement_out))
+        assert 0 <= ex.edit_site < len(ex.sites) and ex.steps_left >= 1
+
+
+def test_model_learns_a_fixed_batch():
+    d = get_domain("csg2d")
+    gen = ExampleGenerator(d)
+    batch = collate([gen.example(random.Random(i)) for i in range(8)], d.grammar)
+    model = tiny_model("csg2d").train()
+    opt = torch.optim.AdamW(model.parameters(), 3e-3)
+    with torch.no_grad():
+        first = float(model(batch)["loss"])
+    for _ in range(40):
+        loss = model(batch)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(model(batch)["loss"]) < 0.6 * first
+
+
+def test_checkpoint_roundtrip_and_grammar_check(tmp_path):
+    model = tiny_model("csg2d")
+    g = get_domain("csg2d").grammar
+    save_checkpoint(tmp_path / "m", model, domain="csg2d", grammar_hash=g.hash)
+    loaded, info = load_checkpoint(tmp_path / "m.safetensors", domain="csg2d", grammar_hash=g.hash)
+    assert info["model_args"]["d_model"] == 32
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k
+    from treediff.errors import TreediffError
+
+    with pytest.raises(TreediffError, match="different grammar"):
+        load_checkpoint(tmp_path / "m", domain="csg2d", grammar_hash="0" * 16)
+    with pytest.raises(TreediffError, match="domain"):
+        load_checkpoint(tmp_path / "m", domain="tinysvg")
+
+
+@pytest.mark.parametrize("rank", ["value", "logprob"])
+def test_search_finds_target_reachable_in_one_edit(rank):
+    """Starting one edit away, search with any policy must find the target within budget:
+    the candidate set includes every site, and the goal check is exact."""
+    d = get_domain("csg2d")
+    g = d.grammar
+    target_prog = g.parse("(+ (Circle 4 8 8) (Quad 8 8 4 4 G))")
+    start = g.parse("(+ (Circle 4 8 8) (Quad 8 8 4 5 G))")
+    searcher = Searcher(d, tiny_model("csg2d"))
+    target = d.render(target_prog)
+    result = searcher.search(target, SearchConfig(budget=400, beam=4, edits_per_node=16, rank=rank), seed=0,
+                             init=[start])
+    assert result.nodes_expanded <= 400
+    assert result.score >= d.goal(target, d.render(start))[1]
+    if result.solved:
+        assert d.goal(target, d.render(g.parse(result.program)))[0]
+
+
+def test_search_is_deterministic_and_counts_budget():
+    d = get_domain("csg2d")
+    searcher = Searcher(d, tiny_model("csg2d"))
+    target = d.render(d.grammar.parse("(- (Circle 7 8 8) (Quad 8 8 3 3 H))"))
+    a = searcher.search(target, SearchConfig(budget=60, beam=4), seed=3)
+    b = searcher.search(target, SearchConfig(budget=60, beam=4), seed=3)
+    assert (a.program, a.nodes_expanded) == (b.program, b.nodes_expanded)
+    assert a.nodes_expanded <= 60
+    r = searcher.rollout(target, 20, seed=0)
+    assert r.nodes_expanded <= 20
+    assert all(d.grammar.check(p) for _, p, _ in a.trace)
+
+
+def test_tinysvg_search_runs():
+    d = get_domain("tinysvg")
+    searcher = Searcher(d, tiny_model("tinysvg"))
+    target = d.render(d.grammar.parse("(Arrange h (Rect 4 6 red black 1) (Ellipse 3 3 blue none 0) 1)"))
+    result = searcher.search(target, SearchConfig(budget=30, beam=4), seed=0)
+    assert d.grammar.check(result.program) and result.nodes_expanded <= 30
+
+
+def test_solve_cli_outputs(tiny_checkpoint, tmp_path, capsys):
+    img = tmp_path / "target.png"
+    assert main(["render", "(- (Circle 8 8 8) (Quad 8 8 4 4 H))", "-o", str(img)]) == 0
+    out = tmp_path / "out"
+    capsys.readouterr()
+    code = main(["solve", str(img), "--checkpoint", str(tiny_checkpoint), "--budget", "20", "--out", str(out),
+                 "--json", "--trace", "--quiet", "--seed", "1"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) >= {"program", "solved", "score", "nodes_expanded", "seconds", "domain"}
+    assert report["nodes_expanded"] <= 20 and report["domain"] == "csg2d"
+    for name in ("program.txt", "render.png", "program.svg", "compare.png", "trace.gif"):
+        assert (out / name).stat().st_size > 0, name
+    # --init repairs a given program; a broken --init is a one-line parse error.
+    assert main(["solve", str(img), "--checkpoint", str(tiny_checkpoint), "--budget", "5", "--out", str(out),
+                 "--init", "(Circle 8 8 8)", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["solve", str(img), "--checkpoint", str(tiny_checkpoint), "--init", "(Circle 8 8", "--quiet"]) == 2
+    assert "does not parse" in capsys.readouterr().err
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_solve_bad_inputs(tiny_checkpoint, tmp_path, capsys):
+    from PIL import Image
+
+    ck = ["--checkpoint", str(tiny_checkpoint), "--quiet"]
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not an image")
+    Image.new("L", (40, 30), 255).save(tmp_path / "blank.png")
+    Image.new("L", (64, 64), 0).save(tmp_path / "ok.png")
+    good = tmp_path / "good.png"
+    main(["render", "(Circle 8 8 8)", "-o", str(good)])
+    data = good.read_bytes()
+    (tmp_path / "trunc.png").write_bytes(data[: len(data) // 2])
+    for name, expect in [("missing.png", "not found"), ("empty.png", "empty"), ("text.png", "cannot read"),
+                         ("blank.png", "blank"), ("trunc.png", "cannot read")]:
+        capsys.readouterr()
+        assert main(["solve", str(tmp_path / name), *ck]) == 2, name
+        assert expect in _one_error_line(capsys), name
+    # A huge image is refused from its header, before decoding.
+    huge = tmp_path / "huge.png"
+    Image.new("1", (10_000, 6_000)).save(huge)
+    capsys.readouterr()
+    assert main(["solve", str(huge), *ck]) == 2
+    assert "megapixels" in _one_error_line(capsys)
+    # Corrupted checkpoint, a checkpoint for another domain.
+    bad = tmp_path / "bad"
+    bad.with_suffix(".safetensors").write_bytes(b"\x00" * 100)
+    bad.with_suffix(".json").write_text(tiny_checkpoint.with_suffix(".json").read_text())
+    assert main(["solve", str(good), "--checkpoint", str(bad.with_suffix(".safetensors")), "--quiet"]) == 2
+    assert "corrupt" in _one_error_line(capsys)
+    assert main(["solve", str(good), "--domain", "tinysvg", *ck]) == 2
+    assert "domain" in _one_error_line(capsys)
+
+
+def test_training_resumes_after_sigkill(tmp_path):
+    """A run killed with SIGKILL resumes from its last checkpoint with --resume."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "treediff", "train", "--domain", "csg2d", "--out", str(out), "--steps", "1000",
+           "--batch-size", "4", "--workers", "0", "--save-every", "2", "--eval-every", "1000",
+           "--eval-examples", "4", "--d-model", "32", "--n-heads", "2", "--enc-layers", "1", "--dec-layers", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    meta = out / "model.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (meta.exists() and json.loads(meta.read_text())["step"] >= 4):
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    step = json.loads(meta.read_text())["step"]
+    assert step >= 4
+    # Without --resume the existing run is protected.
+    assert subprocess.run(cmd, capture_output=True).returncode == 2
+    resumed = subprocess.run(cmd[:-14] + ["--steps", str(step + 2), "--resume", "--batch-size", "4", "--workers",
+                                          "0", "--save-every", "2", "--eval-every", "1000", "--eval-examples", "4"],
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-500:]
+    assert f"from step {step}" in resumed.stderr
+    assert json.loads(meta.read_text())["step"] == step + 2
+
+
+def test_ddp_training_under_torchrun(tmp_path):
+    """The same command runs under torchrun with 2 processes (gloo on CPU)."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           "-m", "treediff", "train", "--domain", "csg2d", "--out", str(out), "--steps", "2", "--batch-size", "4",
+           "--workers", "0", "--save-every", "2", "--eval-every", "2", "--eval-examples", "4", "--device", "cpu",
+           "--d-model", "32", "--n-heads", "2", "--enc-layers", "1", "--dec-layers", "1"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-1000:]
+    assert json.loads((out / "model.json").read_text())["step"] == 2
