@@ -57,7 +57,7 @@ def test_parse_unparse_round_trip(name):
         assert g.parse("  " + text.replace(" ", " \n  ") + "\n") == tree
 
 
-def _check_single_edit(g: Grammar, before: Node, after: Node, edit, sigma: int) -> None:
+def check_single_edit(g: Grammar, before: Node, after: Node, edit, sigma: int) -> None:
     site = edit.site
     assert site.prims <= sigma, "the replaced subtree is too big"
     new_prims = 0 if type(edit.new) is int else edit.new.prims
@@ -94,7 +94,7 @@ def test_2000_mutations_parse_and_change_one_small_subtree(name):
         after, edit = mutator.mutate(rng, current)
         text = g.unparse(after)
         assert g.parse(text) == after, text
-        _check_single_edit(g, current, after, edit, SIGMA)
+        check_single_edit(g, current, after, edit, SIGMA)
         kinds.add(edit.site.nt >= 0)
         current = after
     assert kinds == {True, False}, "both subtree and token edits should occur"

@@ -47,6 +47,7 @@ class Mutator:
         self.grammar = grammar
         self.config = config or NoiseConfig()
         self.sampler = sampler or Sampler(grammar)
+        self._variable = self._variable_nonterminals()
 
     # ------------------------------------------------------------- forward
     def mutate(self, rng: random.Random, root: Node) -> tuple[Node, Edit]:
@@ -75,9 +76,27 @@ class Mutator:
         """Whether the site can be replaced by something different (else resampling never ends)."""
         if site.nt < 0:
             return True  # token sites are only listed when their terminal has >= 2 values
+        return self._variable[site.nt]
+
+    def _variable_nonterminals(self) -> list[bool]:
+        """Per nonterminal: can it derive two different items with <= sigma primitives?
+
+        A least fixed point: a nonterminal varies if two of its alternatives fit in sigma,
+        or one that fits has a multi-valued terminal or a varying nonterminal in it.
+        """
         g = self.grammar
-        alts = g.alts_of[site.nt]
-        return len(alts) > 1 or any(is_nt or not g.terminals[i].literal for is_nt, i in g.alternatives[alts[0]].symbols)
+        fits = (1 << (self.config.sigma + 1)) - 1
+        usable = [[a for a in g.alts_of[nt] if g.alt_feasible[a] & fits] for nt in range(len(g.nonterminals))]
+        variable = [False] * len(g.nonterminals)
+        changed = True
+        while changed:
+            changed = False
+            for nt, alts in enumerate(usable):
+                if not variable[nt] and (len(alts) > 1 or any(
+                        variable[i] if is_nt else len(g.terminals[i].values) > 1
+                        for a in alts for is_nt, i in g.alternatives[a].symbols)):
+                    variable[nt] = changed = True
+        return variable
 
     def _fresh(self, rng: random.Random, site: Site):
         g = self.grammar
@@ -155,7 +174,11 @@ class Mutator:
             if child.prims <= allowed:
                 spare -= child.prims - floor
                 continue
-            children[i] = self._stub(child, floor) if floor == allowed else self.skeleton(child, allowed)
+            # Recurse while the child's own production fits, so unit chains (s -> binop) keep
+            # their top operator; otherwise fall back to a minimal stub.
+            own_min = g.alt_feasible[child.alt] & -g.alt_feasible[child.alt]
+            children[i] = self.skeleton(child, allowed) if own_min.bit_length() - 1 <= allowed \
+                else self._stub(child, floor)
             spare -= (children[i].prims - floor)
         return Node(node.nt, node.alt, tuple(children), alt.primitive)
 
