@@ -1,0 +1,107 @@
+"""Reading user images (checks, compositing, padding, polarity) and writing pictures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from treediff import images
+from treediff.domains import get_domain
+from treediff.errors import TreediffError
+from treediff.images import as_rgb, load_image, prepare_array, save_png, strip, to_uint8
+
+
+def write(path, array: np.ndarray, mode: str | None = None):
+    Image.fromarray(array, mode).save(path)
+    return path
+
+
+@pytest.mark.parametrize("setup,message", [
+    (lambda p: None, "image not found"),
+    (lambda p: p.mkdir(), "is a directory"),
+    (lambda p: p.write_bytes(b""), "is empty"),
+    (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\nnot really a png"), "cannot read"),
+    (lambda p: write(p, np.full((16, 16, 3), 200, np.uint8)), "is blank"),
+])
+def test_bad_images_are_explained(tmp_path, setup, message):
+    path = tmp_path / "in.png"
+    setup(path)
+    with pytest.raises(TreediffError, match=message):
+        load_image(path, 1, 32)
+
+
+def test_decompression_bomb_limit(tmp_path, monkeypatch):
+    path = write(tmp_path / "big.png", np.zeros((40, 50), np.uint8))
+    monkeypatch.setattr(images, "MAX_PIXELS", 1000)
+    with pytest.raises(TreediffError, match="40x50|50x40"):
+        load_image(path, 1, 32)
+
+
+def test_transparency_is_composited_over_white(tmp_path):
+    rgba = np.zeros((32, 32, 4), np.uint8)  # fully transparent ...
+    rgba[8:24, 8:24] = (255, 0, 0, 255)  # ... except an opaque red square
+    image = load_image(write(tmp_path / "a.png", rgba, "RGBA"), 3, 32)
+    assert image.shape == (32, 32, 3) and image.dtype == np.float32
+    np.testing.assert_allclose(image[0, 0], (1, 1, 1))
+    np.testing.assert_allclose(image[16, 16], (1, 0, 0))
+
+
+def test_one_channel_polarity_makes_shapes_bright(tmp_path):
+    paper = np.full((32, 32), 255, np.uint8)
+    paper[8:24, 8:24] = 0  # a dark drawing on light paper
+    path = write(tmp_path / "p.png", paper)
+    image = load_image(path, 1, 32)
+    assert image.shape == (32, 32)
+    assert image[16, 16] == pytest.approx(1.0) and image[0, 0] == pytest.approx(0.0)
+    raw = load_image(path, 1, 32, polarity=False)
+    assert raw[16, 16] == pytest.approx(0.0) and raw[0, 0] == pytest.approx(1.0)
+
+
+def test_non_square_images_are_padded_with_the_background():
+    array = np.ones((20, 40, 3), np.float32)  # white, 20 rows x 40 columns
+    array[5:15, 15:25] = 0.0  # a black 10 x 10 block in the middle
+    out = prepare_array(array, 3, 40)
+    assert out.shape == (40, 40, 3)
+    assert np.all(out[:10] == 1.0) and np.all(out[30:] == 1.0)  # padding rows: background
+    block = np.all(out < 0.5, axis=2)
+    rows, cols = np.nonzero(block)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (15, 24, 15, 24)  # still square
+
+
+def test_resizing_to_the_model_size():
+    array = np.zeros((100, 100), np.float32)
+    array[25:75, 25:75] = 1.0
+    out = prepare_array(array, 1, 20, polarity=False)
+    assert out.shape == (20, 20)
+    assert out[10, 10] == pytest.approx(1.0, abs=0.02) and out[1, 1] == pytest.approx(0.0, abs=0.02)
+    assert float(out.mean()) == pytest.approx(0.25, abs=0.02)
+
+
+def test_rendered_pictures_survive_a_png_round_trip(tmp_path):
+    csg = get_domain("csg2d")
+    picture = csg.render_text("(- (Quad 8 8 6 5 H) (Circle 3 9 7))", 64)
+    save_png(picture, tmp_path / "csg.png")
+    assert csg.goal(picture, load_image(tmp_path / "csg.png", 1, 64))[0]
+    save_png(1.0 - picture, tmp_path / "ink.png")  # the same drawing, black on white
+    loaded = load_image(tmp_path / "ink.png", 1, 64)
+    assert np.abs(loaded - picture).mean() < 0.01  # inverted back to bright shapes
+    svg = get_domain("tinysvg")
+    colour = svg.render_text("(Arrange h (Rect 4 4 red none 0) (Ellipse 3 3 blue none 0) 1)", 64)
+    save_png(colour, tmp_path / "svg.png")
+    assert svg.goal(colour, load_image(tmp_path / "svg.png", 3, 64))[0]
+
+
+def test_to_uint8_clips_and_rounds():
+    assert to_uint8(np.array([-0.5, 0.0, 0.5, 1.0, 2.0])).tolist() == [0, 0, 128, 255, 255]
+
+
+def test_strip_places_images_side_by_side():
+    grey = np.full((8, 8), 1.0, np.float32)
+    colour = np.zeros((6, 8, 3), np.float32)
+    out = strip([grey, colour], gap=4)
+    assert out.shape == (8, 20, 3)
+    assert np.all(out[:, :8] == 1.0)
+    assert np.all(out[:, 8:12] == 0.5)  # the gap
+    assert np.all(out[:6, 12:] == 0.0) and np.all(out[6:, 12:] == 0.5)
+    assert as_rgb(grey).shape == (8, 8, 3)
