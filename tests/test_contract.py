@@ -7,6 +7,8 @@ Parametrised over `available_domains()` at collection time, so a newly registere
 from __future__ import annotations
 
 import random
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,3 +173,24 @@ def test_goal_rejects_a_different_picture(name):
     target = images[0]
     unsolved = [not domain.goal(target, im)[0] for im in images[1:]]
     assert sum(unsolved) >= len(unsolved) - 2
+
+
+def test_adding_a_grammar_doc_shows_the_test_domain_code():
+    """docs/adding-a-grammar.md must show the very code of tests/domains and tests/conftest.py."""
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "adding-a-grammar.md").read_text()
+    sources = {
+        "lark": (root / "tests" / "domains" / "dots.lark").read_text(),
+        "python": (root / "tests" / "domains" / "dots.py").read_text() + (root / "tests" / "conftest.py").read_text(),
+    }
+    blocks = re.findall(r"^```(\w+)\n(.*?)^```$", doc, flags=re.MULTILINE | re.DOTALL)
+    checked = 0
+    for lang, body in blocks:
+        if lang == "lark":
+            assert body == sources["lark"]
+            checked += 1
+        elif lang == "python":
+            assert body in sources["python"], body[:200]
+            checked += 1
+    assert checked >= 5
+    assert f"hash {get_domain('dots').grammar.hash}" in doc
