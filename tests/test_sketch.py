@@ -1,0 +1,182 @@
+"""Sketch mode: simulator, photo degradation, preprocessing, detection, outline goal, domain."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from treediff.domains import get_domain
+from treediff.errors import TreediffError
+from treediff.preprocess import load_sketch, looks_like_sketch, preprocess_sketch
+from treediff.sketch import (HELDOUT_STYLE, SCORE_MEASURE, SKETCH_DOMAIN, TRAIN_STYLE, outline_distance, outline_goal,
+                             outline_of, photographed, register_sketch_domain, sketch_program)
+
+# Shapes fully inside the canvas, as people draw them: a rotated square minus a circle, a
+# union of a circle and a bar, and a plain circle.
+PROGRAMS = ["(- (Quad 8 8 5 5 H) (Circle 3 9 7))", "(+ (Circle 4 6 8) (Quad A 9 3 2 G))", "(Circle 6 8 8)"]
+
+
+@pytest.fixture(scope="module")
+def csg():
+    return get_domain("csg2d")
+
+
+def _sketch(csg, program, seed, size=64, style=TRAIN_STYLE):
+    return sketch_program(csg, csg.grammar.parse(program), size, np.random.default_rng(seed), style)
+
+
+def test_simulator_is_deterministic_per_seed_and_in_range(csg):
+    a = _sketch(csg, PROGRAMS[0], 7)
+    b = _sketch(csg, PROGRAMS[0], 7)
+    c = _sketch(csg, PROGRAMS[0], 8)
+    assert a.shape == (64, 64) and a.dtype == np.float32
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert a.min() >= 0.0 and a.max() <= 1.0 and a.max() > 0.5
+    assert 0.0 < (a > 0.3).mean() < 0.25  # an outline, not a filled shape
+    assert _sketch(csg, PROGRAMS[0], 7, size=96).shape == (96, 96)
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_strokes_lie_near_the_true_outline(csg, program):
+    clean = csg.render(csg.grammar.parse(program), 64)
+    boundary = outline_of(clean)
+    from scipy.ndimage import distance_transform_edt
+
+    to_boundary = distance_transform_edt(~boundary)
+    for seed in range(3):
+        strokes = _sketch(csg, program, seed) > 0.3
+        assert to_boundary[strokes].mean() < 1.5  # pixels; strokes follow the outline
+        assert outline_distance(_sketch(csg, program, seed), clean) < 1.0  # canvas units, both directions
+
+
+def test_heldout_style_is_wilder(csg):
+    clean = [csg.render(csg.grammar.parse(p), 64) for p in PROGRAMS]
+    train = [outline_distance(_sketch(csg, p, s), c) for p, c in zip(PROGRAMS, clean) for s in range(4)]
+    held = [outline_distance(_sketch(csg, p, s, style=HELDOUT_STYLE), c) for p, c in zip(PROGRAMS, clean)
+            for s in range(4)]
+    assert np.mean(held) > np.mean(train)
+    assert HELDOUT_STYLE.rotation_deg[1] > TRAIN_STYLE.rotation_deg[1]
+
+
+def test_photographed_is_an_rgb_photo(csg):
+    drawing = _sketch(csg, PROGRAMS[0], 1, size=128)
+    photo = photographed(drawing, np.random.default_rng(3))
+    assert photo.shape == (128, 128, 3) and photo.dtype == np.float32
+    assert 0.0 <= photo.min() and photo.max() <= 1.0
+    assert np.array_equal(photo, photographed(drawing, np.random.default_rng(3)))
+    ink = drawing > 0.5
+    assert photo[ink].mean() < photo[~ink].mean() - 0.2  # dark ink on light paper
+
+
+def _photo_variants(drawing, seed):
+    """(name, picture) pairs: a photo, the same photo light-on-dark, and a strong lighting gradient."""
+    photo = photographed(drawing, np.random.default_rng(seed))
+    ramp = np.linspace(0.55, 1.0, drawing.shape[1], dtype=np.float32)[None, :, None]
+    return [("photo", photo), ("light-on-dark", 1.0 - photo), ("gradient", photo * ramp)]
+
+
+@pytest.mark.parametrize("program", PROGRAMS[:2])
+def test_preprocessing_recovers_the_drawn_outline(csg, program):
+    drawing = _sketch(csg, program, 5, size=192, style=HELDOUT_STYLE)
+    reference = np.asarray(Image.fromarray((drawing * 255).astype(np.uint8)).resize((64, 64), Image.Resampling.BOX),
+                           dtype=np.float32) / 255.0
+    clean = csg.render(csg.grammar.parse(program), 64)
+    for name, picture in _photo_variants(drawing, 11):
+        got = preprocess_sketch(picture, 64, frame="canvas")
+        assert got.shape == (64, 64) and got.dtype == np.float32 and got.max() <= 1.0
+        assert outline_distance(got, clean) < 1.5, name
+        # High overlap with the drawing itself, allowing a pixel of slack either way.
+        from scipy.ndimage import binary_dilation
+
+        a, b = got > 0.3, reference > 0.3
+        assert (a & binary_dilation(b, iterations=1)).sum() / a.sum() > 0.9, name
+        assert (b & binary_dilation(a, iterations=1)).sum() / b.sum() > 0.9, name
+
+
+def test_bbox_frame_centres_and_scales_the_drawing(csg):
+    drawing = _sketch(csg, "(Circle 3 5 5)", 2, size=192)  # small, off-centre
+    got = preprocess_sketch(photographed(drawing, np.random.default_rng(0)), 64, frame="bbox")
+    rows, cols = np.nonzero(got > 0.3)
+    extent = max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)
+    assert abs(extent - 0.75 * 64) <= 4
+    assert abs((rows.max() + rows.min()) / 2 - 31.5) <= 3 and abs((cols.max() + cols.min()) / 2 - 31.5) <= 3
+
+
+def test_looks_like_sketch(csg):
+    for i, program in enumerate(PROGRAMS):
+        drawing = _sketch(csg, program, i, size=128)
+        clean = csg.render(csg.grammar.parse(program), 128)
+        assert looks_like_sketch(photographed(drawing, np.random.default_rng(i)))
+        assert looks_like_sketch(1.0 - drawing)  # a clean scan, dark on white
+        assert not looks_like_sketch(clean)  # renders: filled shapes, either polarity
+        assert not looks_like_sketch(1.0 - clean)
+    assert not looks_like_sketch(np.zeros((64, 64, 3), dtype=np.float32))
+
+
+def test_outline_score_prefers_the_right_program(csg):
+    parse = csg.grammar.parse
+    right = PROGRAMS[0]
+    near_miss = "(- (Quad 8 8 5 5 G) (Circle 3 9 7))"  # the square not rotated
+    wrong = ["(Quad 8 8 5 5 H)", "(- (Quad 9 8 5 5 H) (Circle 3 9 7))", "(Circle 6 8 8)"]
+    for seed in range(3):
+        for style in (TRAIN_STYLE, HELDOUT_STYLE):
+            sketch = _sketch(csg, right, seed, style=style)
+            solved, score = outline_goal(sketch, csg.render(parse(right), 64))
+            assert 0.0 <= score <= 1.0
+            assert outline_goal(sketch, csg.render(parse(near_miss), 64))[1] < score
+            for other in wrong:
+                other_solved, other_score = outline_goal(sketch, csg.render(parse(other), 64))
+                assert other_score < score and not other_solved, other
+        assert outline_goal(_sketch(csg, right, seed), csg.render(parse(right), 64))[0]
+    assert outline_goal(sketch, np.zeros((64, 64), np.float32)) == (False, 0.0)
+    assert outline_goal.measure == SCORE_MEASURE == "outline-chamfer"
+
+
+def test_sketch_domain_registration_and_training_hook(csg):
+    domain = register_sketch_domain()
+    assert register_sketch_domain() is domain
+    assert get_domain(SKETCH_DOMAIN) is domain
+    assert domain.grammar.hash == csg.grammar.hash
+    node = domain.grammar.parse(PROGRAMS[1])
+    assert np.array_equal(domain.render(node, 64), csg.render(node, 64))  # candidates render clean
+    a = domain.target_image(node, random.Random(4), 64)
+    b = domain.target_image(node, random.Random(4), 64)
+    assert a.shape == (64, 64) and np.array_equal(a, b)
+    assert domain.goal(a, domain.render(node, 64))[1] > 0.7
+    assert domain.describe()["score_measure"] == "outline-chamfer"
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path, csg):
+    rng = np.random.default_rng(0)
+    blank_paper = photographed(np.zeros((128, 128), np.float32), rng)  # a photo with no drawing on it
+    cases = [blank_paper, np.zeros((64, 64, 3), np.float32), np.ones((64, 64), np.float32),
+             csg.render(csg.grammar.parse("(Circle F 8 8)"), 64)]  # filled: all ink once inverted
+    for picture in cases:
+        with pytest.raises(TreediffError) as err:
+            preprocess_sketch(picture, 64)
+        assert "\n" not in str(err.value)
+    with pytest.raises(TreediffError, match="megapixels"):
+        preprocess_sketch(np.broadcast_to(np.float32(1.0), (8000, 8000)), 64)
+    huge = tmp_path / "huge.png"
+    Image.new("L", (8000, 7000), 255).save(huge)
+    with pytest.raises(TreediffError, match="megapixels"):
+        load_sketch(huge)
+    with pytest.raises(TreediffError, match="not found"):
+        load_sketch(tmp_path / "missing.png")
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    with pytest.raises(TreediffError, match="cannot read"):
+        load_sketch(tmp_path / "junk.png")
+    with pytest.raises(TreediffError, match="frame"):
+        preprocess_sketch(np.ones((8, 8)), 64, frame="page")
+
+
+def test_load_sketch_reads_a_jpeg(tmp_path, csg):
+    drawing = _sketch(csg, PROGRAMS[2], 3, size=256)
+    path = tmp_path / "drawing.jpg"
+    Image.fromarray((photographed(drawing, np.random.default_rng(1)) * 255).astype(np.uint8)).save(path, quality=60)
+    got = load_sketch(path, 64, frame="canvas")
+    assert outline_distance(got, csg.render(csg.grammar.parse(PROGRAMS[2]), 64)) < 1.5
