@@ -94,7 +94,7 @@ def _control_points(contour: np.ndarray, tolerance: float, spacing: float) -> np
     """Corners of the contour (polygon simplification) plus extra points on long sides."""
     from skimage.measure import approximate_polygon
 
-    poly = approximate_polygon(contour, tolerance)
+    poly = approximate_polygon(_resample_closed(contour, 2.0 * tolerance), tolerance)
     if len(poly) > 1 and np.allclose(poly[0], poly[-1]):
         poly = poly[:-1]
     if len(poly) < 3:
@@ -106,39 +106,39 @@ def _control_points(contour: np.ndarray, tolerance: float, spacing: float) -> np
     return np.array(out)
 
 
+def _samples(lengths: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """(segment index, fraction in [0, 1)) of samples every ~`step` along segments of `lengths`."""
+    m = np.maximum((lengths / step).astype(int), 1)
+    seg = np.repeat(np.arange(len(m)), m)
+    first = np.cumsum(m) - m
+    return seg, ((np.arange(len(seg)) - first[seg]) / m[seg])[:, None]
+
+
 def _catmull_rom_closed(p: np.ndarray, step: float) -> np.ndarray:
     """Centripetal Catmull-Rom spline through a closed loop of points, sampled every ~`step`."""
-    n = len(p)
-    out = []
-    for i in range(n):
-        p0, p1, p2, p3 = p[(i - 1) % n], p[i], p[(i + 1) % n], p[(i + 2) % n]
-        t0 = 0.0
-        t1 = t0 + max(np.hypot(*(p1 - p0)), 1e-6) ** 0.5
-        t2 = t1 + max(np.hypot(*(p2 - p1)), 1e-6) ** 0.5
-        t3 = t2 + max(np.hypot(*(p3 - p2)), 1e-6) ** 0.5
-        m = max(int(np.hypot(*(p2 - p1)) / step), 1)
-        t = np.linspace(t1, t2, m, endpoint=False)[:, None]
-        a1 = (t1 - t) / (t1 - t0) * p0 + (t - t0) / (t1 - t0) * p1
-        a2 = (t2 - t) / (t2 - t1) * p1 + (t - t1) / (t2 - t1) * p2
-        a3 = (t3 - t) / (t3 - t2) * p2 + (t - t2) / (t3 - t2) * p3
-        b1 = (t2 - t) / (t2 - t0) * a1 + (t - t0) / (t2 - t0) * a2
-        b2 = (t3 - t) / (t3 - t1) * a2 + (t - t1) / (t3 - t1) * a3
-        out.append((t2 - t) / (t2 - t1) * b1 + (t - t1) / (t2 - t1) * b2)
-    return np.vstack(out)
+    p0, p1, p2, p3 = np.roll(p, 1, axis=0), p, np.roll(p, -1, axis=0), np.roll(p, -2, axis=0)
+    d01, d12, d23 = (np.maximum(np.hypot(*(b - a).T), 1e-6) for a, b in ((p0, p1), (p1, p2), (p2, p3)))
+    seg, u = _samples(d12, step)
+    p0, p1, p2, p3 = p0[seg], p1[seg], p2[seg], p3[seg]
+    t0 = np.zeros((len(seg), 1))
+    t1 = t0 + np.sqrt(d01[seg])[:, None]
+    t2 = t1 + np.sqrt(d12[seg])[:, None]
+    t3 = t2 + np.sqrt(d23[seg])[:, None]
+    t = t1 + u * (t2 - t1)
+    a1 = (t1 - t) / (t1 - t0) * p0 + (t - t0) / (t1 - t0) * p1
+    a2 = (t2 - t) / (t2 - t1) * p1 + (t - t1) / (t2 - t1) * p2
+    a3 = (t3 - t) / (t3 - t2) * p2 + (t - t2) / (t3 - t2) * p3
+    b1 = (t2 - t) / (t2 - t0) * a1 + (t - t0) / (t2 - t0) * a2
+    b2 = (t3 - t) / (t3 - t1) * a2 + (t - t1) / (t3 - t1) * a3
+    return (t2 - t) / (t2 - t1) * b1 + (t - t1) / (t2 - t1) * b2
 
 
 def _bezier_closed(p: np.ndarray, step: float) -> np.ndarray:
     """Quadratic Bézier pieces between midpoints, each control point pulling the curve (rounder corners)."""
-    n = len(p)
-    out = []
-    for i in range(n):
-        a = 0.5 * (p[i - 1] + p[i])
-        c = p[i]
-        b = 0.5 * (p[i] + p[(i + 1) % n])
-        m = max(int((np.hypot(*(c - a)) + np.hypot(*(b - c))) / step), 1)
-        t = np.linspace(0.0, 1.0, m, endpoint=False)[:, None]
-        out.append((1 - t) ** 2 * a + 2 * (1 - t) * t * c + t * t * b)
-    return np.vstack(out)
+    a = 0.5 * (np.roll(p, 1, axis=0) + p)
+    b = 0.5 * (p + np.roll(p, -1, axis=0))
+    seg, t = _samples(np.hypot(*(p - a).T) + np.hypot(*(b - p).T), step)
+    return (1 - t) ** 2 * a[seg] + 2 * (1 - t) * t * p[seg] + t * t * b[seg]
 
 
 def _smooth_noise(rng: np.random.Generator, s: np.ndarray, period: float, amplitude: float, dims: int) -> np.ndarray:
@@ -259,14 +259,17 @@ def _draw_stroke(canvas, stroke: np.ndarray, rng: np.random.Generator, style: Sk
     layer = Image.new("L", canvas.size, 0)
     draw = ImageDraw.Draw(layer)
     pts = stroke * ss - 0.5
-    # Draw every ~1 output pixel: segments long enough for PIL, short enough to follow the curve.
-    keep = np.unique(np.concatenate([np.searchsorted(s, np.arange(0.0, length, 1.0)), [len(s) - 1]]))
-    for a, b in zip(keep[:-1], keep[1:]):
-        w = max(width * pressure[a] * ss, 1.0)
-        value = int(round(255 * ink * (0.55 + 0.45 * pressure[a])))
-        draw.line([tuple(pts[a]), tuple(pts[b])], fill=value, width=int(round(w)))
+    # Pieces ~3 output pixels long, each with its own width and darkness, joined by round dots.
+    cuts = np.unique(np.concatenate([np.searchsorted(s, np.arange(0.0, length, 3.0)), [len(s) - 1]]))
+    flat = pts.ravel().tolist()
+    for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
+        level = float(pressure[(a + b) // 2])
+        w = max(width * level * ss, 1.0)
+        value = int(round(255 * ink * (0.55 + 0.45 * level)))
+        draw.line(flat[2 * a:2 * b + 2], fill=value, width=int(round(w)), joint="curve")
         r = 0.5 * w
-        draw.ellipse([pts[b][0] - r, pts[b][1] - r, pts[b][0] + r, pts[b][1] + r], fill=value)
+        x, y = flat[2 * b], flat[2 * b + 1]
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=value)
     canvas.paste(ImageChops.lighter(canvas, layer))
 
 
