@@ -239,7 +239,7 @@ class CSGNetSearcher:
                 if stop():
                     break
         draws = 0
-        while not stop() and draws < 20 * budget:  # 20x: the model may only know a few programs
+        while not stop() and draws < 5 * budget:  # a collapsed model repeats itself: stop drawing
             for tokens in sample_sequences(self.model, feat, self.constraint, self.batch, gen, self.temperature):
                 draws += 1
                 check(tokens)
@@ -307,8 +307,12 @@ class ProgramBatches:
         return (_image_tensor(images), *sequence_batch(seqs, masks, len(g.vocab)))
 
 
-def fit(model: nn.Module, batches, steps: int, lr: float, log_every: int, log=None) -> list[dict]:
-    """Adam with linear warm-up and cosine decay; `batches()` returns (images, inputs, targets, allowed, valid)."""
+def fit(model: nn.Module, batches, steps: int, lr: float, log_every: int, log=None,
+        max_seconds: float | None = None) -> list[dict]:
+    """Adam with linear warm-up and cosine decay; `batches()` returns (images, inputs, targets, allowed, valid).
+
+    Stops early after `max_seconds` of training (a CPU-time budget), logging the last step.
+    """
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     warmup = max(1, min(200, steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -324,18 +328,22 @@ def fit(model: nn.Module, batches, steps: int, lr: float, log_every: int, log=No
         opt.step()
         sched.step()
         running.append(loss.item())
-        if step % log_every == 0 or step == steps:
+        out_of_time = max_seconds is not None and time.time() - t0 > max_seconds
+        if step % log_every == 0 or step == steps or out_of_time:
             row = {"step": step, "loss": round(float(np.mean(running)), 4), "seconds": round(time.time() - t0, 1)}
             history.append(row)
             running = []
             if log:
                 log(row)
+        if out_of_time:
+            break
     model.eval()
     return history
 
 
 def train_csgnet(domain_name: str, out: str, steps: int, batch_size: int = 32, lr: float = 1e-3, seed: int = 0,
-                 hidden: int = 256, image_features: int = 128, log_every: int = 50, quiet: bool = False) -> dict:
+                 hidden: int = 256, image_features: int = 128, log_every: int = 50, quiet: bool = False,
+                 max_seconds: float | None = None) -> dict:
     """Train CSGNet on random programs and write `out`.safetensors + `out`.json."""
     domain = get_domain(domain_name)
     torch.manual_seed(seed)
@@ -345,11 +353,11 @@ def train_csgnet(domain_name: str, out: str, steps: int, batch_size: int = 32, l
     model = CSGNet(config)
     data = ProgramBatches(domain, config.image_size)
     log = None if quiet else (lambda row: print(json.dumps(row), file=sys.stderr, flush=True))
-    history = fit(model, lambda: data(rng, batch_size, config.max_tokens), steps, lr, log_every, log)
+    history = fit(model, lambda: data(rng, batch_size, config.max_tokens), steps, lr, log_every, log, max_seconds)
     save_baseline(out, model, kind="csgnet", domain=domain.name, grammar_hash=domain.grammar.hash,
-                  extra={"train": {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
+                  extra={"train": {"steps": history[-1]["step"], "batch_size": batch_size, "lr": lr, "seed": seed,
                                    "history": history}})
-    return {"out": str(out), "steps": steps, "first_loss": history[0]["loss"], "final_loss": history[-1]["loss"]}
+    return {"out": str(out), "steps": history[-1]["step"], "first_loss": history[0]["loss"], "final_loss": history[-1]["loss"]}
 
 
 def train_main(argv: list[str] | None, kind: str, train_fn) -> int:
@@ -367,6 +375,7 @@ def train_main(argv: list[str] | None, kind: str, train_fn) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--max-minutes", type=float, help="stop (and save) after this much training time")
     p.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -375,7 +384,7 @@ def train_main(argv: list[str] | None, kind: str, train_fn) -> int:
         torch.set_num_threads(max(1, args.threads))
         result = train_fn(args.domain, args.out, args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                           hidden=args.hidden, image_features=args.image_features, log_every=args.log_every,
-                          quiet=args.quiet)
+                          quiet=args.quiet, max_seconds=60 * args.max_minutes if args.max_minutes else None)
     except TreediffError as err:
         print(f"treediff: {err}", file=sys.stderr)
         return err.exit_code

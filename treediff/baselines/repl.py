@@ -157,7 +157,7 @@ class REPLSearcher:
         seen: dict[str, np.ndarray] = {}
         best = BaselineResult("", False, -math.inf, 0, 0.0)
         rollouts = 0
-        while not best.solved and len(seen) < budget and rollouts < 20 * budget:
+        while not best.solved and len(seen) < budget and rollouts < 5 * budget:
             rollouts += self.batch
             programs: list[Node | None] = [None] * self.batch
             images = [np.zeros_like(target) for _ in range(self.batch)]
@@ -225,7 +225,8 @@ class NextShapeBatches:
 
 
 def train_repl(domain_name: str, out: str, steps: int, batch_size: int = 32, lr: float = 1e-3, seed: int = 0,
-               hidden: int = 256, image_features: int = 128, log_every: int = 50, quiet: bool = False) -> dict:
+               hidden: int = 256, image_features: int = 128, log_every: int = 50, quiet: bool = False,
+               max_seconds: float | None = None) -> dict:
     """Train the REPL Flow next-shape network and write `out`.safetensors + `out`.json."""
     import json
 
@@ -237,11 +238,11 @@ def train_repl(domain_name: str, out: str, steps: int, batch_size: int = 32, lr:
     model = CSGNet(config)
     data = NextShapeBatches(domain, config.image_size)
     log = None if quiet else (lambda row: print(json.dumps(row), file=sys.stderr, flush=True))
-    history = fit(model, lambda: data(rng, batch_size), steps, lr, log_every, log)
+    history = fit(model, lambda: data(rng, batch_size), steps, lr, log_every, log, max_seconds)
     save_baseline(out, model, kind="repl", domain=domain.name, grammar_hash=domain.grammar.hash,
-                  extra={"train": {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
+                  extra={"train": {"steps": history[-1]["step"], "batch_size": batch_size, "lr": lr, "seed": seed,
                                    "history": history}})
-    return {"out": str(out), "steps": steps, "first_loss": history[0]["loss"], "final_loss": history[-1]["loss"]}
+    return {"out": str(out), "steps": history[-1]["step"], "first_loss": history[0]["loss"], "final_loss": history[-1]["loss"]}
 
 
 if __name__ == "__main__":
