@@ -162,6 +162,9 @@ def print_table(result: dict) -> None:
               f"{result['ratio_vs_reference'][ref]:6.2f}x  {ours}")
     verdict = "meets" if result["meets_target"] else "MISSES"
     print(f"target: {result['target_ratio']:g}x the reference on every line ({verdict})")
+    before, after = result["load_average_1min"]
+    print(f"load average during the run: {before:g} -> {after:g} on {result['cpus']} CPUs "
+          f"(this benchmark adds 1; above {result['cpus']}, processes were queueing for a CPU)")
 
 
 def main(argv=None) -> int:
@@ -172,7 +175,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.seconds <= 0:
         ap.error("--seconds must be positive")
+    load_before = os.getloadavg()[0]
     result = report(measure(args.seconds, args.seed), args.seconds, args.seed)
+    # Other processes on the machine slow every figure down; say how busy it was.
+    result["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    result["cpus"] = os.cpu_count()
     if args.json:
         print(json.dumps(result))
     else:

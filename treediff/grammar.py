@@ -273,8 +273,9 @@ class Grammar:
         nt_index: dict[str, int] = {}
         for rule in source.rules:
             if rule.origin.name not in nt_index:
-                nt_index[rule.origin.name] = len(nt_names)
-                nt_names.append(rule.origin.name)
+                nt_index[str(rule.origin.name)] = len(nt_names)
+                # Plain str: Lark's Token compares in Python, which renderers feel per node.
+                nt_names.append(str(rule.origin.name))
         unknown = [p for p in primitive_names if p not in nt_index]
         if unknown:
             raise GrammarFileError(f"{where}: primitive rule(s) {', '.join(unknown)} not in the grammar "
