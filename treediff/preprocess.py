@@ -9,7 +9,8 @@ uneven lighting, JPEG noise and a slightly rotated sheet:
    relative darkening against it;
 3. threshold: a pixel is ink when its darkening beats both Otsu's global threshold (with a
    floor, so a blank sheet gives nothing) and Sauvola's local one;
-4. specks (connected components smaller than about 0.03% of the picture) are removed;
+4. specks (connected components smaller than about 0.03% of the picture) are removed,
+   and so is everything outside the sheet when a much darker table shows around it;
 5. framing: ``frame="bbox"`` crops to the drawing and pads it to a square in which its
    longer side takes `FILL` of the canvas (the typical extent of CSG2D programs), for
    photos whose canvas is unknown; ``frame="canvas"`` keeps the whole (square-padded)
@@ -100,6 +101,33 @@ def load_photo(path: str | Path) -> np.ndarray:
     return _limit_side(_as_rgb(rgba), WORK_SIDE)
 
 
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    """Greyscale with the paper bright: inverted when the median pixel (the background) is dark."""
+    grey = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return 1.0 - grey if float(np.median(grey)) < 0.5 else grey
+
+
+def _sheet(grey: np.ndarray) -> np.ndarray | None:
+    """The inside of the sheet of paper when a much darker surround (a table) is in the picture.
+
+    Otsu's threshold on a blurred copy (strokes fade) splits sheet from surround; it counts
+    as a surround only when it is less than 60% as bright as the sheet, so a lighting
+    gradient across the paper is not mistaken for one. The sheet is the largest bright
+    component with its holes (the drawing) filled, shrunk by 2% so its edge is not ink.
+    """
+    from scipy.ndimage import binary_erosion, binary_fill_holes, gaussian_filter, label
+    from skimage.filters import threshold_otsu
+
+    side = max(grey.shape)
+    blurred = gaussian_filter(grey, side / 100)
+    bright = blurred > threshold_otsu(blurred)
+    if bright.all() or not bright.any() or float(blurred[~bright].mean()) > 0.6 * float(blurred[bright].mean()):
+        return None
+    labels, n = label(bright)
+    largest = labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
+    return binary_erosion(binary_fill_holes(largest), iterations=max(1, int(0.02 * side)))
+
+
 def _ink_strength(rgb: np.ndarray, window: float = 1 / 25) -> np.ndarray:
     """How much each pixel darkens the paper around it, in [0, 1], after fixing polarity and lighting.
 
@@ -107,9 +135,7 @@ def _ink_strength(rgb: np.ndarray, window: float = 1 / 25) -> np.ndarray:
     """
     from scipy.ndimage import gaussian_filter, grey_closing
 
-    grey = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    if float(np.median(grey)) < 0.5:  # light strokes on a dark board
-        grey = 1.0 - grey
+    grey = _grey(rgb)
     side = max(grey.shape)
     window = max(5, int(side * window))
     paper = gaussian_filter(grey_closing(grey, size=(window, window)), window / 2)
@@ -186,6 +212,9 @@ def preprocess_sketch(image: np.ndarray, size: int = 64, *, frame: str = "bbox")
     if float(rgb.max() - rgb.min()) < 0.05:
         raise TreediffError("the picture is blank (a single flat colour); there is no drawing to read")
     mask = _ink_mask(_ink_strength(rgb))
+    sheet = _sheet(_grey(rgb))
+    if sheet is not None:
+        mask &= sheet
     if not mask.any():
         raise TreediffError("no drawing found: nothing is left after removing the paper and specks "
                             "(photograph dark strokes on light paper, filling most of the frame)")
