@@ -110,22 +110,25 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
 def _sheet(grey: np.ndarray) -> np.ndarray | None:
     """The inside of the sheet of paper when a much darker surround (a table) is in the picture.
 
-    Otsu's threshold on a blurred copy (strokes fade) splits sheet from surround; it counts
-    as a surround only when it is less than 60% as bright as the sheet, so a lighting
-    gradient across the paper is not mistaken for one. The sheet is the largest bright
-    component with its holes (the drawing) filled, shrunk by 2% so its edge is not ink.
+    Otsu's threshold on a strongly blurred copy (strokes fade away) finds dark regions; those
+    touching the picture's border are the surround, if they cover at least 5% of the picture
+    and are less than half as bright as the rest (so a lighting gradient across the paper is
+    not mistaken for a table). The sheet is the rest, shrunk by 2% so its edge is not ink.
     """
-    from scipy.ndimage import binary_erosion, binary_fill_holes, gaussian_filter, label
+    from scipy.ndimage import binary_erosion, gaussian_filter, label
     from skimage.filters import threshold_otsu
 
     side = max(grey.shape)
-    blurred = gaussian_filter(grey, side / 100)
-    bright = blurred > threshold_otsu(blurred)
-    if bright.all() or not bright.any() or float(blurred[~bright].mean()) > 0.6 * float(blurred[bright].mean()):
+    blurred = gaussian_filter(grey, side / 50)
+    dark = blurred < threshold_otsu(blurred)
+    labels, _ = label(dark)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    surround = np.isin(labels, edge[edge > 0])
+    if surround.mean() < 0.05 or surround.all():
         return None
-    labels, n = label(bright)
-    largest = labels == 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
-    return binary_erosion(binary_fill_holes(largest), iterations=max(1, int(0.02 * side)))
+    if float(blurred[surround].mean()) > 0.5 * float(blurred[~surround].mean()):
+        return None
+    return binary_erosion(~surround, iterations=max(1, int(0.02 * side)))
 
 
 def _ink_strength(rgb: np.ndarray, window: float = 1 / 25) -> np.ndarray:
