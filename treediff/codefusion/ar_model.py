@@ -17,19 +17,26 @@ class ARBaseline(nn.Module):
     def __init__(self, cfg: CodeFusionConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder = Encoder(cfg)
         self.tok = nn.Embedding(cfg.vocab_size, cfg.d_model, padding_idx=cfg.pad_id)
+        self.encoder = Encoder(cfg, cfg.d_model if cfg.tie_embeddings else None)
         self.pos = nn.Embedding(cfg.max_tgt_len + 1, cfg.d_model)
         self.layers = _layers(cfg, cfg.den_layers + cfg.dec_layers, cross=True)
         self.norm = nn.LayerNorm(cfg.d_model)
-        self.head = nn.Linear(cfg.d_model, cfg.vocab_size)
+        nn.init.normal_(self.tok.weight, std=cfg.d_model ** -0.5)
+        if cfg.tie_embeddings:  # encoder input, decoder input and output head share one table
+            self.head_bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        else:
+            self.head = nn.Linear(cfg.d_model, cfg.vocab_size)
+
+    def run_encoder(self, src):
+        return self.encoder(src, self.tok if self.cfg.tie_embeddings else None)
 
     def encode(self, src, batch: int, noise_memory: bool = False):
         if noise_memory:
-            dev = self.head.weight.device
+            dev = self.tok.weight.device
             mem = torch.randn(batch, 8, self.cfg.d_model, device=dev)
             return mem, torch.zeros(batch, 8, dtype=torch.bool, device=dev)
-        return self.encoder(src)
+        return self.run_encoder(src)
 
     def logits(self, inp, memory, mem_pad):
         n = inp.shape[1]
@@ -37,7 +44,10 @@ class ARBaseline(nn.Module):
         causal = torch.triu(torch.ones(n, n, dtype=torch.bool, device=inp.device), 1)
         for layer in self.layers:
             h = layer(h, memory, tgt_mask=causal, memory_key_padding_mask=mem_pad)
-        return self.head(self.norm(h))
+        h = self.norm(h)
+        if self.cfg.tie_embeddings:
+            return F.linear(h, self.tok.weight, self.head_bias)
+        return self.head(h)
 
     def loss(self, src, tgt, noise_memory: bool = False):
         """Teacher-forced cross-entropy on ``<s> y`` → ``y </s>`` (padding ignored)."""
@@ -52,7 +62,7 @@ class ARBaseline(nn.Module):
     @torch.no_grad()
     def beam_search(self, src, k: int = 5):
         """Beam search on one utterance (src of shape (1, S)); returns [(tokens, mean logp)]."""
-        memory, mem_pad = self.encoder(src)
+        memory, mem_pad = self.run_encoder(src)
         dev, eos = src.device, self.cfg.eos_id
         beams = [([self.cfg.bos_id], 0.0)]
         done = []
@@ -84,7 +94,7 @@ class ARBaseline(nn.Module):
     @torch.no_grad()
     def nucleus(self, src, n: int, top_p: float = 0.9, generator=None):
         """Nucleus sampling of ``n`` sequences for one utterance; returns [(tokens, mean logp)]."""
-        memory, mem_pad = self.encoder(src)
+        memory, mem_pad = self.run_encoder(src)
         dev = src.device
         memory, mem_pad = memory.expand(n, -1, -1), mem_pad.expand(n, -1)
         seqs = torch.full((n, 1), self.cfg.bos_id, dtype=torch.long, device=dev)

@@ -228,6 +228,9 @@ class _Exec:
                 out.append(inside if name == "between" else (a is not None and not inside))
             return out
         if name in TEXT:
+            if len(args) > 1 and all(isinstance(a, Lit) for a in args):
+                args = (Lit(", ".join(to_text(a.value) for a in args)),)  # unquoted text with commas
+            args = args or (Lit(""),)
             if len(args) != 1:
                 raise CFRuleError(f"{name} takes one text")
             other = self.value(args[0])

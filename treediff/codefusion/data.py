@@ -87,3 +87,30 @@ def mask_code(code: str, rng: random.Random, p: float = 0.5, mask: str = "<mask>
             last = m.end()
     out.append(code[last:])
     return "".join(out)
+
+
+_VALUE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?|[^\W\d]\w*)(?![\w.(])")
+
+
+def _random_like(value: str, rng: random.Random, words: list[str]) -> str:
+    if value[0].isdigit():
+        if "." in value:
+            whole, frac = value.split(".")
+            return f"{rng.randrange(10 ** max(1, len(whole)))}.{rng.randrange(10 ** len(frac)):0{len(frac)}d}"
+        return str(rng.randrange(10 ** max(1, len(value))))
+    return rng.choice(words)
+
+
+def augment_pair(utterance: str, code: str, rng: random.Random, words: list[str]) -> tuple[str, str]:
+    """Swap argument values that the code copies from the utterance (numbers, words) for
+    random ones in both, so that fine-tuning learns to copy rather than to memorise."""
+    values = {m.group(1) for m in _VALUE.finditer(code)}
+    out_u, out_c = utterance, code
+    for v in sorted(values, key=len, reverse=True):
+        pat = re.compile(rf"(?<![\w.]){re.escape(v)}(?![\w.])")
+        if not pat.search(utterance):
+            continue
+        new = _random_like(v, rng, words)
+        out_u = pat.sub(new, out_u)
+        out_c = re.sub(rf"(?<![\w.]){re.escape(v)}(?![\w.(])", new, out_c)
+    return out_u, out_c

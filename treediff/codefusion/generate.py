@@ -39,8 +39,11 @@ def encode_utterances(model, tok, utterances, warn=True) -> torch.Tensor:
 
 
 @torch.no_grad()
-def diffusion_topk(model, tok, utterances, k=5, steps=10, seed=0, oversample=4, decode="dh", device="cpu"):
-    """For each utterance, ``k * oversample`` noise seeds → distinct candidates ranked by log-prob."""
+def diffusion_topk(model, tok, utterances, k=5, steps=10, seed=0, oversample=4, decode="dh", device="cpu",
+                   rank="logprob"):
+    """For each utterance, ``k * oversample`` noise seeds → distinct candidates ranked by the
+    best mean token log-prob among the seeds that produced them (``rank="logprob"``) or by how
+    many seeds produced them, ties broken by log-prob (``rank="vote"``)."""
     src = encode_utterances(model, tok, utterances).to(device)
     n = max(k, k * oversample)
     gen = torch.Generator().manual_seed(seed)
@@ -54,13 +57,16 @@ def diffusion_topk(model, tok, utterances, k=5, steps=10, seed=0, oversample=4, 
     results = []
     for i in range(len(utterances)):
         best: dict[str, float] = {}
+        votes: dict[str, int] = {}
         for j in range(i * n, (i + 1) * n):
             ids = tokens[j].tolist()
             code = tok.decode(ids).strip()
             score = _mean_logp(ids, logp[j].tolist(), tok.eos_id, tok.pad_id)
+            votes[code] = votes.get(code, 0) + 1
             if code not in best or score > best[code]:
                 best[code] = score
-        ranked = sorted(best.items(), key=lambda c: -c[1])[:k]
+        key = (lambda c: (-votes[c[0]], -c[1])) if rank == "vote" else (lambda c: -c[1])
+        ranked = sorted(best.items(), key=key)[:k]
         results.append(ranked)
     return results
 
@@ -87,11 +93,13 @@ def ar_topk(model, tok, utterances, k=5, method="beam", seed=0, oversample=4, to
     return results
 
 
-def topk(model, kind, tok, utterances, k=5, seed=0, steps=10, decode="dh", ar_method="beam", device="cpu"):
+def topk(model, kind, tok, utterances, k=5, seed=0, steps=10, decode="dh", ar_method="beam", device="cpu",
+         rank="logprob"):
     """Dispatch on the checkpoint kind; returns one ranked [(code, score)] list per utterance."""
     if k < 1:
         raise TreediffError("-k must be at least 1")
     torch.manual_seed(seed)
     if kind == "diffusion":
-        return diffusion_topk(model, tok, utterances, k=k, steps=steps, seed=seed, decode=decode, device=device)
+        return diffusion_topk(model, tok, utterances, k=k, steps=steps, seed=seed, decode=decode, device=device,
+                              rank=rank)
     return ar_topk(model, tok, utterances, k=k, method=ar_method, seed=seed, device=device)

@@ -36,6 +36,8 @@ class CodeFusionConfig:
     diffusion_steps: int = 1200
     schedule: str = "sqrt"
     predict: str = "x0"  # what N outputs: "x0" (x̂0 directly) or "eps" (ε̂, x̂0 derived)
+    tie_embeddings: bool = True  # E's input, the diffusion target L and the head H share L
+    self_condition: bool = True  # N also sees its previous x̂0 estimate (Chen et al., Analog Bits)
     pad_id: int = 0
     bos_id: int = 1
     eos_id: int = 2
@@ -61,19 +63,28 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class Encoder(nn.Module):
-    """E: utterance tokens → contextual vectors (also used for masked code in CPD)."""
+    """E: utterance tokens → contextual vectors (also used for masked code in CPD).
 
-    def __init__(self, cfg: CodeFusionConfig):
+    With ``d_in`` the token vectors come from a shared embedding passed to ``forward``
+    (projected to ``d_model``), so utterance and code tokens live in one space and copying
+    a value from the utterance into the code is easy to learn.
+    """
+
+    def __init__(self, cfg: CodeFusionConfig, d_in: int | None = None):
         super().__init__()
-        self.tok = nn.Embedding(cfg.vocab_size, cfg.d_model, padding_idx=cfg.pad_id)
+        if d_in is None:
+            self.tok = nn.Embedding(cfg.vocab_size, cfg.d_model, padding_idx=cfg.pad_id)
+        else:
+            self.inp = nn.Linear(d_in, cfg.d_model)
         self.pos = nn.Embedding(cfg.max_src_len, cfg.d_model)
         self.layers = _layers(cfg, cfg.enc_layers, cross=False)
         self.norm = nn.LayerNorm(cfg.d_model)
         self.pad_id = cfg.pad_id
 
-    def forward(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, src: torch.Tensor, embed: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         pad = src.eq(self.pad_id)
-        h = self.tok(src) + self.pos(torch.arange(src.shape[1], device=src.device))
+        x = self.inp(embed(src)) if embed is not None else self.tok(src)
+        h = x + self.pos(torch.arange(src.shape[1], device=src.device))
         for layer in self.layers:
             h = layer(h, src_key_padding_mask=pad)
         return self.norm(h), pad
@@ -82,9 +93,9 @@ class Encoder(nn.Module):
 class CrossStack(nn.Module):
     """Self-attention over a continuous sequence + cross-attention to the encoder (N and D)."""
 
-    def __init__(self, cfg: CodeFusionConfig, n_layers: int, time: bool):
+    def __init__(self, cfg: CodeFusionConfig, n_layers: int, time: bool, d_in: int | None = None):
         super().__init__()
-        self.inp = nn.Linear(cfg.d_embed, cfg.d_model)
+        self.inp = nn.Linear(d_in or cfg.d_embed, cfg.d_model)
         self.pos = nn.Embedding(cfg.max_tgt_len, cfg.d_model)
         self.time = (
             nn.Sequential(nn.Linear(cfg.d_model, cfg.d_model), nn.SiLU(), nn.Linear(cfg.d_model, cfg.d_model))
@@ -110,11 +121,15 @@ class CodeFusion(nn.Module):
     def __init__(self, cfg: CodeFusionConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder = Encoder(cfg)  # E
-        self.denoiser = CrossStack(cfg, cfg.den_layers, time=True)  # N
+        self.encoder = Encoder(cfg, cfg.d_embed if cfg.tie_embeddings else None)  # E
+        d_in = cfg.d_embed * (2 if cfg.self_condition else 1)
+        self.denoiser = CrossStack(cfg, cfg.den_layers, time=True, d_in=d_in)  # N
         self.decoder = CrossStack(cfg, cfg.dec_layers, time=False)  # D
-        self.head = nn.Linear(cfg.d_embed, cfg.vocab_size)  # H
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_embed)  # L
+        if cfg.tie_embeddings:  # H = L^T (+ bias)
+            self.head_bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        else:
+            self.head = nn.Linear(cfg.d_embed, cfg.vocab_size)  # H
         nn.init.normal_(self.embed.weight, std=1.0)
         self.schedule = make_schedule(cfg.schedule, cfg.diffusion_steps)
 
@@ -124,11 +139,20 @@ class CodeFusion(nn.Module):
             dev = self.embed.weight.device
             mem = torch.randn(batch, 8, self.cfg.d_model, device=dev, generator=generator)
             return mem, torch.zeros(batch, 8, dtype=torch.bool, device=dev)
-        return self.encoder(src)
+        return self.encoder(src, self.embed if self.cfg.tie_embeddings else None)
 
-    def denoise(self, x_t, t, memory, memory_pad):
-        """N: returns x̂0 whatever the parameterisation."""
-        out = self.denoiser(x_t, memory, memory_pad, t)
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """H: token logits from the decoder output."""
+        if self.cfg.tie_embeddings:
+            return F.linear(h, self.embed.weight, self.head_bias)
+        return self.head(h)
+
+    def denoise(self, x_t, t, memory, memory_pad, x0_prev=None):
+        """N: returns x̂0 whatever the parameterisation (and ε̂ for "eps")."""
+        inp = x_t
+        if self.cfg.self_condition:
+            inp = torch.cat([x_t, torch.zeros_like(x_t) if x0_prev is None else x0_prev], -1)
+        out = self.denoiser(inp, memory, memory_pad, t)
         if self.cfg.predict == "eps":
             return self.schedule.x0_from_eps(x_t, out, t), out
         return out, None
@@ -141,14 +165,18 @@ class CodeFusion(nn.Module):
         t = torch.randint(1, self.cfg.diffusion_steps + 1, (b,), device=tgt.device)
         noise = torch.randn_like(x0)
         x_t = self.schedule.add_noise(x0, noise, t)
-        x0_hat, eps_hat = self.denoise(x_t, t, memory, mem_pad)
+        x0_prev = None
+        if self.cfg.self_condition and torch.rand(()) < 0.5:
+            with torch.no_grad():
+                x0_prev = self.denoise(x_t, t, memory, mem_pad)[0].detach()
+        x0_hat, eps_hat = self.denoise(x_t, t, memory, mem_pad, x0_prev)
         if eps_hat is not None:
             diff = F.mse_loss(eps_hat, noise)
         else:
             diff = F.mse_loss(x0_hat, x0)
         dec = self.decoder(x0_hat, memory, mem_pad)
         rec = F.mse_loss(dec, x0)
-        logits = self.head(dec)
+        logits = self.logits(dec)
         ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
         total = diff + rec + ce
         return total, {"diff": diff.item(), "rec": rec.item(), "ce": ce.item()}
@@ -167,19 +195,19 @@ class CodeFusion(nn.Module):
         embedding once at the end) or "clamp" (snap x̂0 to the nearest embedding every step).
         """
         b, dev = src.shape[0], src.device
-        memory, mem_pad = self.encoder(src)
+        memory, mem_pad = self.encode(src, b)
         shape = (b, self.cfg.max_tgt_len, self.cfg.d_embed)
         x = torch.randn(shape, generator=generator, device="cpu").to(dev)
         timesteps = self.schedule.set_timesteps(num_steps)
-        x0_hat = x
+        x0_hat = None
         for t in timesteps.tolist():
             tt = torch.full((b,), t, dtype=torch.long, device=dev)
-            x0_hat, _ = self.denoise(x, tt, memory, mem_pad)
+            x0_hat, _ = self.denoise(x, tt, memory, mem_pad, x0_hat)
             if decode == "clamp":
                 x0_hat = self.embed(self.nearest_tokens(x0_hat))
             x = self.schedule.step(x0_hat, t, x)
         if decode == "dh":
-            logits = self.head(self.decoder(x0_hat, memory, mem_pad))
+            logits = self.logits(self.decoder(x0_hat, memory, mem_pad))
         else:
             w = self.embed.weight
             logits = -(x0_hat.pow(2).sum(-1, keepdim=True) - 2 * x0_hat @ w.t() + w.pow(2).sum(-1)[None, None])

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from tokenizers import Tokenizer
-from tokenizers.implementations import ByteLevelBPETokenizer
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 PAD, BOS, EOS, MASK, UNK = "<pad>", "<s>", "</s>", "<mask>", "<unk>"
 SPECIALS = [PAD, BOS, EOS, MASK, UNK]
@@ -24,12 +23,21 @@ class CodeTokenizer:
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int = 1024, min_frequency: int = 2) -> "CodeTokenizer":
-        bpe = ByteLevelBPETokenizer()
-        bpe.train_from_iterator(
-            texts, vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIALS,
-            show_progress=False,
+        """Byte-level BPE whose pre-tokens are words, numbers, single punctuation marks and
+        whitespace runs, so a value is tokenized the same in the utterance ("than 85") and
+        in the code ("(85"): the model can copy it token for token."""
+        tok = Tokenizer(models.BPE(unk_token=UNK))
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(r"\s+|[^\w\s]|\w+"), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIALS,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
         )
-        return cls(Tokenizer.from_str(bpe._tokenizer.to_str()))
+        tok.train_from_iterator(texts, trainer=trainer)
+        return cls(tok)
 
     @classmethod
     def from_json(cls, text: str) -> "CodeTokenizer":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import sys
 import time
 from dataclasses import fields
@@ -17,12 +18,12 @@ import torch
 
 from ..errors import TreediffError
 from .checkpoint import build_model, load_checkpoint, load_optimizer_state, read_info, save_checkpoint, stem
-from .data import load_benchmark, load_snippets, mask_code
+from .data import augment_pair, load_benchmark, load_snippets, mask_code
 from .model import CodeFusionConfig
 from .tokenizer import CodeTokenizer
 
 LANG_DEFAULTS = {
-    "cf": dict(vocab_size=1024, max_src_len=64, max_tgt_len=32),
+    "cf": dict(vocab_size=1024, max_src_len=64, max_tgt_len=32),  # 99% of CF utterances fit
     "bash": dict(vocab_size=4096, max_src_len=64, max_tgt_len=64),
     "python": dict(vocab_size=4096, max_src_len=64, max_tgt_len=64),
 }
@@ -159,11 +160,14 @@ def pretrain(lang, data, out, *, kind="diffusion", steps=2000, batch_size=64, lr
 
 
 def finetune(lang, data, out, *, kind="diffusion", init=None, steps=2000, batch_size=64, lr=5e-4, seed=0,
-             device="cpu", resume=False, overrides=None):
-    """Fine-tune on (utterance, code) pairs of the train split, from ``init`` or from scratch."""
+             device="cpu", resume=False, overrides=None, augment=0.5):
+    """Fine-tune on (utterance, code) pairs of the train split, from ``init`` or from scratch.
+
+    With probability ``augment`` a pair has the values it copies from the utterance swapped
+    for random ones (see :func:`data.augment_pair`)."""
     items = [it for it in load_benchmark(lang, data)["train"] if it["Code"].strip()]
     meta = {"stage": "train", "init": str(init) if init else None, "steps": steps, "batch_size": batch_size,
-            "lr": lr, "seed": seed}
+            "lr": lr, "seed": seed, "augment": augment}
     if resume:
         model, tok, info = load_checkpoint(out, lang=lang, kind=kind, device=device)
         meta = dict(info["meta"])
@@ -175,13 +179,19 @@ def finetune(lang, data, out, *, kind="diffusion", init=None, steps=2000, batch_
         model = build_model(kind, make_config(lang, tok, overrides or {}))
         meta["pretrain"] = None
     cfg = model.cfg
-    src_all, _ = encode_src(tok, [it["NL Utterance"] for it in items], cfg)
-    tgt_all = encode_tgt(tok, [it["Code"] for it in items], cfg)
+    words = sorted({w for it in items for w in re.findall(r"[^\W\d_]{2,}", it["NL Utterance"])})
 
     def make_batch(step):
-        g = torch.Generator().manual_seed(seed * 7919 + step)
-        idx = torch.randint(0, len(items), (batch_size,), generator=g)
-        return src_all[idx], tgt_all[idx], False
+        rng = random.Random(seed * 7919 + step)
+        utts, codes = [], []
+        for _ in range(batch_size):
+            it = items[rng.randrange(len(items))]
+            u, c = it["NL Utterance"], it["Code"]
+            if rng.random() < augment:
+                u, c = augment_pair(u, c, rng, words)
+            utts.append(u)
+            codes.append(c)
+        return encode_src(tok, utts, cfg)[0], encode_tgt(tok, codes, cfg), False
 
     return train_loop(model, kind, tok, lang, make_batch, steps=steps, lr=lr, out=out, seed=seed,
                       device=device, resume=resume, meta=meta), tok
