@@ -327,11 +327,15 @@ def outline_of(image: np.ndarray) -> np.ndarray:
 
 
 STROKE_LEVEL = 0.3  # sketch pixels above this are ink for the outline score
+FILLED_DEPTH = 3.0  # pixels deeper than this inside the ink are no pen stroke: the target is filled
 _TARGET_CACHE: dict = {}
 
 
 def _stroke_distances(target: np.ndarray):
-    """(stroke mask, distance to the nearest stroke) for a sketch, cached for the search's one target."""
+    """(stroke mask, distance to the nearest stroke) for a sketch, cached for the search's one target.
+
+    A filled target (a render given to sketch mode) is reduced to its outline first.
+    """
     from scipy.ndimage import distance_transform_edt
 
     key = (target.__array_interface__["data"][0], target.shape)
@@ -339,6 +343,8 @@ def _stroke_distances(target: np.ndarray):
     if hit is not None and np.array_equal(hit[0], target):
         return hit[1], hit[2]
     strokes = target > STROKE_LEVEL
+    if strokes.any() and (distance_transform_edt(strokes) >= FILLED_DEPTH).mean(where=strokes) > 0.2:
+        strokes = outline_of(target)  # a filled picture, not a drawing: compare outlines with outlines
     dist = distance_transform_edt(~strokes) if strokes.any() else None
     _TARGET_CACHE.clear()
     _TARGET_CACHE[key] = (target.copy(), strokes, dist)
