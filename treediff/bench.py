@@ -380,7 +380,7 @@ def plot_solve_rate(records: list[dict], methods, max_budget: int, path: Path, t
         ax.fill_between(xs, np.clip(mean - std, 0, 100), np.clip(mean + std, 0, 100), alpha=0.2)
     ax.set_xscale("log")
     ax.set_xlim(1, max(max_budget, 2))
-    ax.set_ylim(0, 100)
+    ax.set_ylim(-1, 101)  # lines at 0 or 100 stay visible
     ax.set_xlabel("nodes expanded (distinct programs rendered)")
     ax.set_ylabel("% solved")
     ax.set_title(title, fontsize=9)
