@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from treediff.bench import (BenchConfig, add_bench_parser, markdown_table, merge, parse_budgets, parse_methods,
-                            parse_shard, read_records, run_bench, summarize, td_runner)
+                            parse_shard, read_records, run_bench, td_runner)
 from treediff.data import n_site_kinds
 from treediff.domains import get_domain
 from treediff.errors import TreediffError

@@ -24,7 +24,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -60,7 +60,6 @@ class BenchConfig:
     beam: int = 16
     edits_per_node: int = 4
     device: str = "cpu"
-    extra: dict = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ parsing user input
@@ -488,7 +487,8 @@ def add_bench_parser(sub) -> None:
                    help="increasing node budgets reported; every run goes to the largest")
     p.add_argument("--out", help="results folder (default: treediff-bench/<domain>; merge: the first input's folder)")
     p.add_argument("--shard", default="0/1", help="run every N-th problem from the i-th: i/N")
-    p.add_argument("--test-set", help="test set file, one program a line (default: benchmarks/testsets/<domain>_256.txt)")
+    p.add_argument("--test-set",
+                   help="test set file, one program a line (default: benchmarks/testsets/<domain>_256.txt)")
     p.add_argument("--checkpoint", help="tree-diffusion checkpoint (default: the shipped model)")
     p.add_argument("--csgnet-checkpoint", help="default: treediff/checkpoints/baselines/csgnet.safetensors")
     p.add_argument("--repl-checkpoint", help="default: treediff/checkpoints/baselines/repl.safetensors")

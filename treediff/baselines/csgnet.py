@@ -357,7 +357,8 @@ def train_csgnet(domain_name: str, out: str, steps: int, batch_size: int = 32, l
     save_baseline(out, model, kind="csgnet", domain=domain.name, grammar_hash=domain.grammar.hash,
                   extra={"train": {"steps": history[-1]["step"], "batch_size": batch_size, "lr": lr, "seed": seed,
                                    "history": history}})
-    return {"out": str(out), "steps": history[-1]["step"], "first_loss": history[0]["loss"], "final_loss": history[-1]["loss"]}
+    return {"out": str(out), "steps": history[-1]["step"], "first_loss": history[0]["loss"],
+            "final_loss": history[-1]["loss"]}
 
 
 def train_main(argv: list[str] | None, kind: str, train_fn) -> int:

@@ -62,7 +62,8 @@ class ShapeList:
             return [(op, node)]
         subtrees = [c for c in node.children if type(c) is not int]
         if node.alt == self.binop.index:
-            node_op = next(c for c in node.children if type(c) is int and self.grammar.token_terminal[c] == self.op_terminal)
+            node_op = next(c for c in node.children
+                           if type(c) is int and self.grammar.token_terminal[c] == self.op_terminal)
             return self.flatten(subtrees[0], op) + self.flatten(subtrees[1], node_op)
         return self.flatten(subtrees[0], op)
 
@@ -242,7 +243,8 @@ def train_repl(domain_name: str, out: str, steps: int, batch_size: int = 32, lr:
     save_baseline(out, model, kind="repl", domain=domain.name, grammar_hash=domain.grammar.hash,
                   extra={"train": {"steps": history[-1]["step"], "batch_size": batch_size, "lr": lr, "seed": seed,
                                    "history": history}})
-    return {"out": str(out), "steps": history[-1]["step"], "first_loss": history[0]["loss"], "final_loss": history[-1]["loss"]}
+    return {"out": str(out), "steps": history[-1]["step"], "first_loss": history[0]["loss"],
+            "final_loss": history[-1]["loss"]}
 
 
 if __name__ == "__main__":
