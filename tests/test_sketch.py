@@ -73,10 +73,12 @@ def test_photographed_is_an_rgb_photo(csg):
 
 
 def _photo_variants(drawing, seed):
-    """(name, picture) pairs: a photo, the same photo light-on-dark, and a strong lighting gradient."""
+    """(name, picture) pairs: a photo, light-on-dark, a strong lighting gradient, orange paper."""
     photo = photographed(drawing, np.random.default_rng(seed))
     ramp = np.linspace(0.55, 1.0, drawing.shape[1], dtype=np.float32)[None, :, None]
-    return [("photo", photo), ("light-on-dark", 1.0 - photo), ("gradient", photo * ramp)]
+    orange = np.array([1.0, 0.8, 0.45], dtype=np.float32)
+    return [("photo", photo), ("light-on-dark", 1.0 - photo), ("gradient", photo * ramp),
+            ("orange paper", photo * orange)]
 
 
 @pytest.mark.parametrize("program", PROGRAMS[:2])

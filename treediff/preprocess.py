@@ -92,7 +92,12 @@ def load_photo(path: str | Path) -> np.ndarray:
                                     f"{MAX_PIXELS / 1e6:.0f} (resize it first)")
             img.draft("RGB", (WORK_SIDE, WORK_SIDE))
             img.load()
-            rgba = np.asarray(img.convert("RGBA"))
+            rgba = img.convert("RGBA")
+            if max(rgba.size) > WORK_SIDE:  # shrink before going to float: big photos stay cheap
+                k = WORK_SIDE / max(rgba.size)
+                rgba = rgba.resize((max(round(rgba.width * k), 1), max(round(rgba.height * k), 1)),
+                                   Image.Resampling.BOX, reducing_gap=2.0)
+            rgba = np.asarray(rgba)
     except TreediffError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
