@@ -244,3 +244,20 @@ def test_ddp_training_under_torchrun(tmp_path):
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-1000:]
     assert json.loads((out / "model.json").read_text())["step"] == 2
+
+
+def test_incremental_decoding_matches_full_decoder():
+    d = get_domain("csg2d")
+    gen = ExampleGenerator(d)
+    batch = collate([gen.example(random.Random(i)) for i in range(4)], d.grammar)
+    model = tiny_model("csg2d", seed=2)
+    with torch.no_grad():
+        out = model.heads(batch["target"], batch["current"], batch["tokens"], batch["site_start"],
+                          batch["site_end"], batch["site_kind"], batch["site_valid"])
+        site = out["sites"][torch.arange(4), batch["edit_site"]]
+        full = model.decode(out["states"], out["pad"], site, batch["replacement_in"])
+        cache, logits = model.start_decoding(out["states"], out["pad"], site)
+        steps = [logits]
+        for j in range(batch["replacement_in"].shape[1]):
+            steps.append(model.continue_decoding(cache, batch["replacement_in"][:, j]))
+    assert torch.allclose(torch.stack(steps, dim=1), full, atol=1e-4)

@@ -74,12 +74,11 @@ def load_checkpoint(path: str | Path, *, domain: str | None = None, grammar_hash
     return model, info
 
 
-def default_checkpoint(domain: str, sketch: bool = False) -> Path:
+def default_checkpoint(domain: str) -> Path:
     """The shipped model for a domain (inside the installed package)."""
     import importlib.resources
 
-    name = f"{domain}-sketch" if sketch else domain
-    return Path(str(importlib.resources.files("treediff") / "checkpoints" / f"{name}.safetensors"))
+    return Path(str(importlib.resources.files("treediff") / "checkpoints" / f"{domain}.safetensors"))
 
 
 def save_training_state(path: Path, state: dict) -> None:

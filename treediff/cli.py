@@ -265,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_solve_parser(sub)
 
+    from .bench import add_bench_parser
+
+    add_bench_parser(sub)
+
     from .codefusion.cli import add_codefusion_parser
 
     add_codefusion_parser(sub)

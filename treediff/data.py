@@ -89,6 +89,14 @@ class ExampleGenerator:
     def render(self, node: Node) -> np.ndarray:
         return image_to_chw(self.domain.render(node, self.image_size))
 
+    def target_image(self, node: Node, rng: random.Random) -> np.ndarray:
+        """The target as the networks see it: the clean render, or the domain's own drawing of
+        the program when it has one (``csg2d-sketch`` draws a simulated hand sketch)."""
+        draw = getattr(self.domain, "target_image", None)
+        if draw is None:
+            return self.render(node)
+        return image_to_chw(draw(node, rng, self.image_size))
+
     def example(self, rng: random.Random) -> Example:
         g = self.grammar
         while True:
@@ -105,7 +113,7 @@ class ExampleGenerator:
         state = ProgramState(g, current)
         index = next(i for i, s in enumerate(state.sites) if s.path == edit.site.path)
         rep_in, rep_out, allowed = replacement_targets(g, self.decoder, edit)
-        return Example(self.render(clean), self.render(current), state.tokens, state.sites, index,
+        return Example(self.target_image(clean, rng), self.render(current), state.tokens, state.sites, index,
                        rep_in, rep_out, allowed, float(len(path) - step))
 
 

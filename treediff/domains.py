@@ -150,5 +150,9 @@ def _register_builtins() -> None:
         description="coloured rectangles and ellipses laid out by Arrange and Move (tree-diffusion TinySVG)",
     ))
 
+    from .sketch import register_sketch_domain
+
+    register_sketch_domain()
+
 
 _register_builtins()

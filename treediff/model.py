@@ -154,6 +154,59 @@ class TreeDiffusionModel(nn.Module):
         h = self.decoder(x, states, tgt_mask=causal, memory_key_padding_mask=pad)
         return self.lm_head(self.decoder_norm(h))
 
+    # ------------------------------------------------ incremental decoding
+    # Search decodes token by token. Re-running the decoder over the whole prefix and
+    # re-projecting the encoder memory at every step dominated search time, so these two
+    # methods run the same layers (same weights as `decode`) one position at a time, with
+    # cached self-attention keys/values and cross-attention keys/values computed once.
+    def start_decoding(self, states, pad, site_repr):
+        """Begin decoding for a batch; returns (cache, logits for the first token)."""
+        d, H = self.config.d_model, self.config.n_heads
+        B, M, _ = states.shape
+
+        def heads(x):
+            return x.view(B, -1, H, d // H).transpose(1, 2)
+
+        memory = []
+        for layer in self.decoder.layers:
+            w, b = layer.multihead_attn.in_proj_weight, layer.multihead_attn.in_proj_bias
+            memory.append((heads(F.linear(states, w[d:2 * d], b[d:2 * d])), heads(F.linear(states, w[2 * d:], b[2 * d:]))))
+        cache = {"memory": memory, "attend": (~pad)[:, None, None, :], "self": [None] * len(memory), "pos": 0}
+        x = site_repr + self.replacement_position.weight[0]
+        return cache, self._decode_position(cache, x)
+
+    def continue_decoding(self, cache, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed one token per row; returns logits for the next one."""
+        cache["pos"] += 1
+        x = self.token_embedding(tokens) + self.replacement_position.weight[cache["pos"]]
+        return self._decode_position(cache, x)
+
+    def _decode_position(self, cache, x):
+        d, H = self.config.d_model, self.config.n_heads
+        B = x.shape[0]
+        h = x.unsqueeze(1)
+
+        def heads(t):
+            return t.view(B, -1, H, d // H).transpose(1, 2)
+
+        def merge(t):
+            return t.transpose(1, 2).reshape(B, 1, d)
+
+        for i, layer in enumerate(self.decoder.layers):
+            q, k, v = F.linear(layer.norm1(h), layer.self_attn.in_proj_weight, layer.self_attn.in_proj_bias).split(d, -1)
+            k, v = heads(k), heads(v)
+            if cache["self"][i] is not None:
+                k = torch.cat([cache["self"][i][0], k], dim=2)
+                v = torch.cat([cache["self"][i][1], v], dim=2)
+            cache["self"][i] = (k, v)
+            h = h + layer.self_attn.out_proj(merge(F.scaled_dot_product_attention(heads(q), k, v)))
+            w, b = layer.multihead_attn.in_proj_weight, layer.multihead_attn.in_proj_bias
+            q = heads(F.linear(layer.norm2(h), w[:d], b[:d]))
+            mk, mv = cache["memory"][i]
+            h = h + layer.multihead_attn.out_proj(merge(F.scaled_dot_product_attention(q, mk, mv, attn_mask=cache["attend"])))
+            h = h + layer.linear2(F.gelu(layer.linear1(layer.norm3(h))))
+        return self.lm_head(self.decoder_norm(h[:, 0]))
+
     def forward(self, batch: dict) -> dict:
         """Training losses for a collated batch (see `data.collate`)."""
         out = self.heads(batch["target"], batch["current"], batch["tokens"], batch["site_start"],

@@ -172,32 +172,28 @@ class Searcher:
         done = [False] * n
         failed = [False] * n
         greedy_t = torch.tensor(greedy, device=self.device)
+        cache, logits = self.model.start_decoding(states, pad, site_repr)
         for step in range(MAX_REPLACEMENT_TOKENS):
             active = [i for i in range(n) if not done[i]]
             if not active:
                 break
-            R = max(len(written[i]) for i in active)
-            prefix = torch.zeros(len(active), R, dtype=torch.long)
-            for row, i in enumerate(active):
-                prefix[row, :len(written[i])] = torch.tensor(written[i], dtype=torch.long)
-            idx = torch.tensor(active, device=self.device)
-            logits = self.model.decode(states[idx], pad[idx], site_repr[idx], prefix.to(self.device))
-            lengths = torch.tensor([len(written[i]) for i in active], device=self.device)
-            last = logits[torch.arange(len(active), device=self.device), lengths]
-            mask = np.zeros((len(active), last.shape[-1]), dtype=bool)
-            for row, i in enumerate(active):
+            mask = np.zeros(logits.shape, dtype=bool)
+            mask[:, EOS] = True  # finished rows: anything valid, ignored below
+            for i in active:
                 if sites[i].nt < 0:
-                    mask[row, g.terminal_token_ids[sites[i].terminal]] = True
+                    mask[i, :] = False
+                    mask[i, g.terminal_token_ids[sites[i].terminal]] = True
                 else:
-                    mask[row] = dec.allowed(parse_states[i])
-            last = last.masked_fill(~torch.from_numpy(mask).to(self.device), NEG_INF)
-            log_probs = torch.log_softmax(last / temperature, dim=-1)
+                    mask[i] = dec.allowed(parse_states[i])
+            masked = logits.masked_fill(~torch.from_numpy(mask).to(self.device), NEG_INF)
+            log_probs = torch.log_softmax(masked / temperature, dim=-1)
             sampled = torch.multinomial(log_probs.exp(), 1, generator=rng).squeeze(-1)
-            choice = torch.where(greedy_t[idx], log_probs.argmax(-1), sampled).tolist()
-            chosen_lp = log_probs.gather(1, torch.tensor(choice, device=self.device).unsqueeze(1)).squeeze(1).tolist()
-            for row, i in enumerate(active):
-                tok = choice[row]
-                logp[i] += chosen_lp[row]
+            choice_t = torch.where(greedy_t, log_probs.argmax(-1), sampled)
+            chosen_lp = log_probs.gather(1, choice_t.unsqueeze(1)).squeeze(1).tolist()
+            choice = choice_t.tolist()
+            for i in active:
+                tok = choice[i]
+                logp[i] += chosen_lp[i]
                 if sites[i].nt < 0:
                     written[i].append(tok)
                     done[i] = True
@@ -208,6 +204,9 @@ class Searcher:
                     parse_states[i] = dec.advance(parse_states[i], tok)
                     if len(written[i]) >= MAX_REPLACEMENT_TOKENS:
                         done[i] = failed[i] = True
+            if all(done):
+                break
+            logits = self.model.continue_decoding(cache, choice_t)
         results = []
         for i in range(n):
             if failed[i] or not done[i]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from .checkpoint import default_checkpoint, load_checkpoint, read_metadata
 from .domains import get_domain
 from .errors import TreediffError
 from .images import as_rgb, load_image, save_png, strip
+from .preprocess import load_photo, load_sketch, looks_like_sketch
 from .search import SearchConfig, Searcher, SearchResult
 from .utils import atomic_write_text, resolve_device, seed_everything
 
@@ -77,9 +79,24 @@ def cmd_solve(args) -> int:
     seed_everything(args.seed)
     torch.set_num_threads(max(1, args.threads))
     device = resolve_device(args.device)
-    searcher = load_searcher(args.domain, args.checkpoint, device)
+    sketch = args.sketch
+    from .sketch import SKETCH_DOMAIN
+
+    if sketch is None:  # automatic: a line drawing, and neither a domain nor a model asked for
+        sketch = args.domain is None and args.checkpoint is None and looks_like_sketch(load_photo(args.image))
+        if sketch and not default_checkpoint(SKETCH_DOMAIN).exists():
+            print("treediff: this looks like an outline sketch, but no sketch model is installed; "
+                  "solving it as a filled picture", file=sys.stderr)
+            sketch = False
+        elif sketch:
+            print("treediff: this looks like an outline sketch (thin strokes, little filled area): "
+                  "switching to sketch mode (--no-sketch to turn off)", file=sys.stderr)
+    searcher = load_searcher(SKETCH_DOMAIN if sketch else args.domain, args.checkpoint, device)
     domain = searcher.domain
-    target = load_image(args.image, domain.channels, searcher.image_size)
+    if sketch:
+        target = load_sketch(args.image, searcher.image_size, frame=args.sketch_frame)
+    else:
+        target = load_image(args.image, domain.channels, searcher.image_size)
     init = None
     if args.init:
         init = [domain.grammar.parse(args.init)]
@@ -95,7 +112,8 @@ def cmd_solve(args) -> int:
     write_outputs(out_dir, searcher, target, result, args.trace)
     report = {"program": result.program, "solved": result.solved, "score": round(result.score, 4),
               "nodes_expanded": result.nodes_expanded, "seconds": round(result.seconds, 2),
-              "domain": domain.name, "out": str(out_dir)}
+              "domain": domain.name, "score_measure": getattr(domain, "score_measure", "iou"),
+              "out": str(out_dir)}
     if args.json:
         print(json.dumps(report))
     else:
@@ -114,6 +132,10 @@ def add_solve_parser(sub) -> None:
     p.add_argument("--budget", type=int, default=1000, help="distinct programs to render and check")
     p.add_argument("--beam", type=int, default=16)
     p.add_argument("--edits-per-node", type=int, default=4)
+    p.add_argument("--sketch", action=argparse.BooleanOptionalAction, default=None,
+                   help="the image is a hand-drawn outline (default: detect it when no --domain is given)")
+    p.add_argument("--sketch-frame", choices=["bbox", "canvas"], default="bbox",
+                   help="sketch mode: crop to the drawing (bbox) or take the whole picture as the canvas")
     p.add_argument("--init", help="start from this program and repair it toward the image")
     p.add_argument("--rollout", action="store_true", help="no search: follow the policy's greedy edits")
     p.add_argument("--out", help="output folder (default: ./treediff-out/<image name>/)")
