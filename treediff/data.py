@@ -20,6 +20,7 @@ from .decoding import EOS, ConstrainedDecoder
 from .domains import Domain
 from .grammar import Grammar, Node, Site
 from .noise import Edit, Mutator, NoiseConfig
+from .testsets import image_complexity
 
 
 def image_to_chw(image: np.ndarray) -> np.ndarray:
@@ -89,18 +90,21 @@ class ExampleGenerator:
     def render(self, node: Node) -> np.ndarray:
         return image_to_chw(self.domain.render(node, self.image_size))
 
-    def target_image(self, node: Node, rng: random.Random) -> np.ndarray:
+    def target_image(self, node: Node, rng: random.Random, clean_image: np.ndarray) -> np.ndarray:
         """The target as the networks see it: the clean render, or the domain's own drawing of
         the program when it has one (``csg2d-sketch`` draws a simulated hand sketch)."""
         draw = getattr(self.domain, "target_image", None)
-        if draw is None:
-            return self.render(node)
-        return image_to_chw(draw(node, rng, self.image_size))
+        return image_to_chw(draw(node, rng, self.image_size)) if draw is not None else clean_image
 
     def example(self, rng: random.Random) -> Example:
         g = self.grammar
         while True:
             clean = self.mutator.sampler.sample_program(rng, self.min_primitives, self.max_primitives)
+            clean_image = self.render(clean)
+            if self.domain.min_complexity and image_complexity(clean_image[0] if clean_image.shape[0] == 1
+                                                               else clean_image.transpose(1, 2, 0)) \
+                    < self.domain.min_complexity:
+                continue
             noisy = self.mutator.add_noise(rng, clean)
             path = self.mutator.reverse_path(noisy, clean)
             if path:
@@ -113,7 +117,7 @@ class ExampleGenerator:
         state = ProgramState(g, current)
         index = next(i for i, s in enumerate(state.sites) if s.path == edit.site.path)
         rep_in, rep_out, allowed = replacement_targets(g, self.decoder, edit)
-        return Example(self.target_image(clean, rng), self.render(current), state.tokens, state.sites, index,
+        return Example(self.target_image(clean, rng, clean_image), self.render(current), state.tokens, state.sites, index,
                        rep_in, rep_out, allowed, float(len(path) - step))
 
 

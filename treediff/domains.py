@@ -45,6 +45,10 @@ class Domain:
     min_primitives: int = 2  # sampler hints: size range of training and test programs
     max_primitives: int = 8
     description: str = ""
+    # Training targets whose render (at model_size) compresses better than this are redrawn:
+    # random programs are often one shape covering the canvas or nothing visible, pictures
+    # from which no program can be read back (see testsets.image_complexity).
+    min_complexity: float = 0.0
     grammar_kwargs: dict = field(default_factory=dict)
 
     @cached_property
@@ -140,6 +144,7 @@ def _register_builtins() -> None:
         grammar_file=builtin_grammar("csg2d.lark"),
         renderer=CSG2DRenderer,
         goal=csg_goal,
+        min_complexity=0.04,
         description="circles and rotated quads combined by union and difference (tree-diffusion CSG2D)",
     ))
     register_domain(Domain(
@@ -147,6 +152,7 @@ def _register_builtins() -> None:
         grammar_file=builtin_grammar("tinysvg.lark"),
         renderer=TinySVGRenderer,
         goal=rgb_goal,
+        min_complexity=0.0055,  # drops blank canvases (everything moved off-screen or white on white)
         description="coloured rectangles and ellipses laid out by Arrange and Move (tree-diffusion TinySVG)",
     ))
 

@@ -23,11 +23,15 @@ COMPLEXITY_SIZE = 128
 DEFAULT_THRESHOLD = {"csg2d": 0.035}  # about the median of random 2-8 primitive programs
 
 
-def complexity(domain: Domain, node: Node, size: int = COMPLEXITY_SIZE) -> float:
-    """LZ4-compressed size / raw size of the picture's >0.5 mask (grey) or 8-bit RGB."""
-    image = domain.render(node, size)
+def image_complexity(image: np.ndarray) -> float:
+    """LZ4-compressed size / raw size of a picture's >0.5 mask (grey) or 8-bit RGB."""
     raw = ((image > 0.5).astype(np.uint8) * 255 if image.ndim == 2 else (image * 255).astype(np.uint8)).tobytes()
     return len(lz4.block.compress(raw, store_size=False)) / len(raw)
+
+
+def complexity(domain: Domain, node: Node, size: int = COMPLEXITY_SIZE) -> float:
+    """`image_complexity` of the program's render at `size` px."""
+    return image_complexity(domain.render(node, size))
 
 
 def make_test_set(domain_name: str, n: int, seed: int, min_primitives: int | None = None,
