@@ -120,9 +120,9 @@ def test_search_finds_target_reachable_in_one_edit(rank):
     start = g.parse("(+ (Circle 4 8 8) (Quad 8 8 4 5 G))")
     searcher = Searcher(d, tiny_model("csg2d"))
     target = d.render(target_prog)
-    result = searcher.search(target, SearchConfig(budget=400, beam=4, edits_per_node=16, rank=rank), seed=0,
+    result = searcher.search(target, SearchConfig(budget=150, beam=4, edits_per_node=8, rank=rank), seed=0,
                              init=[start])
-    assert result.nodes_expanded <= 400
+    assert result.nodes_expanded <= 150
     assert result.score >= d.goal(target, d.render(start))[1]
     if result.solved:
         assert d.goal(target, d.render(g.parse(result.program)))[0]

@@ -43,6 +43,8 @@ class SearchConfig:
     score_weight: float = 4.0  # how much the goal score (image match) adds to the value ranking
     n_init: int = 4  # random start programs when no --init is given
     batch_size: int = 64
+    refine: bool = True  # polish the best program's values by coordinate search on the goal score
+    refine_budget: int = 80  # at most this many programs per polish
 
 
 @dataclass
@@ -234,6 +236,48 @@ class Searcher:
             cands.append(c)
         return cands
 
+    def refine(self, cand: Candidate, target: np.ndarray, visited: set, budget: int, cap: int,
+               on_new) -> Candidate:
+        """Coordinate search over the program's variable tokens (numbers, angles, colours).
+
+        The policy gets structure and rough values right long before exact values; the
+        goal score is smooth in most values (moving a shape a little changes the overlap a
+        little), so trying neighbouring values and keeping improvements closes the gap, as
+        CSGNet's refinement of numbers does. Ordered terminals (values sort as digits or
+        letters) try +-1 steps and keep going while the score improves; small unordered
+        ones try every value. Every program tried counts against the budget.
+        """
+        g = self.grammar
+        token_sites = [s for s in cand.state.sites if s.nt < 0]  # one-token edits keep every path valid
+        best, spent, improved = cand, 0, True
+        while improved:
+            improved = False
+            for site in token_sites:
+                ids = g.terminal_token_ids[site.terminal]
+                pos = ids.index(g.get(best.state.node, site.path))
+                if len(ids) <= 9:
+                    directions = [[i] for i in ids if i != ids[pos]]
+                else:
+                    directions = [ids[pos + 1:], ids[:pos][::-1]]
+                for direction in directions:
+                    for tok in direction:
+                        if spent >= cap or len(visited) >= budget:
+                            return best
+                        node = g.replace(best.state.node, site.path, tok)
+                        text = g.unparse(node)
+                        if text in visited:
+                            break
+                        visited.add(text)
+                        spent += 1
+                        c = self._candidate(node, target, best.logprob)
+                        on_new(c)
+                        if c.solved:
+                            return c
+                        if c.score <= best.score:
+                            break  # this direction stopped helping
+                        best, improved = c, True
+        return best
+
     # ------------------------------------------------------------ searches
     def search(self, target: np.ndarray, cfg: SearchConfig, seed: int = 0, init: list[Node] | None = None,
                progress=None) -> SearchResult:
@@ -254,6 +298,7 @@ class Searcher:
             return self._result(best, visited, t0, trace)
         self.evaluate(target_t, pool)
         expansions: dict[str, int] = {}
+        refined: set[str] = set()
 
         def rank_key(c: Candidate) -> float:
             if cfg.rank == "logprob":
@@ -290,6 +335,23 @@ class Searcher:
                         trace.append((len(visited), c.text, c.score))
                     if c.solved:
                         return self._result(c, visited, t0, trace)
+            if cfg.refine and best.text not in refined and len(visited) < cfg.budget:
+                refined.add(best.text)
+                polished: list[Candidate] = []
+
+                def on_new(c: Candidate) -> None:
+                    polished.append(c)
+                    if progress:
+                        progress.update(1)
+
+                result = self.refine(best, target, visited, cfg.budget, cfg.refine_budget, on_new)
+                if result.score > best.score:
+                    best = result
+                    refined.add(best.text)
+                    trace.append((len(visited), best.text, best.score))
+                if best.solved:
+                    return self._result(best, visited, t0, trace)
+                new += polished[-4:]  # the polished program and its last steps join the pool
             if new:
                 self.evaluate(target_t, new)
                 pool = sorted(pool + new, key=rank_key)[: 4 * cfg.beam]
