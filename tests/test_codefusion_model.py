@@ -62,6 +62,8 @@ def test_generation_pretraining_with_noise_memory(tok):
     _, tgt = batch(tok, cfg)
     loss, _ = model.loss(None, tgt, noise_memory=True)
     assert torch.isfinite(loss)
+    loss, _ = model.loss(None, tgt, noise_memory=True, high_noise=1.0)
+    assert torch.isfinite(loss)
 
 
 @pytest.mark.parametrize("decode", ["dh", "ground", "clamp"])

@@ -44,6 +44,8 @@ def _training(p: argparse.ArgumentParser, stage: str) -> None:
                       ("max-tgt-len", int), ("dropout", float), ("diffusion-steps", int)]:
         size.add_argument(f"--{name}", type=typ, default=None)
     p.add_argument("--predict", choices=["x0", "eps"], default=None, help="what the denoiser outputs")
+    p.add_argument("--high-noise", type=float, default=0.5,
+                   help="diffusion: fraction of t drawn from the noisiest 20%% of steps (default 0.5)")
 
 
 def add_codefusion_parser(sub) -> None:
@@ -135,7 +137,7 @@ def cmd_pretrain(args) -> int:
     out = _out(args, "pretrain")
     pretrain(args.lang, args.data, out, kind=args.model, steps=args.train_steps, batch_size=args.batch_size,
              lr=args.lr, seed=args.seed, device=device, gen=not args.no_gen_pretrain, cpd=not args.no_cpd,
-             resume=args.resume, overrides=_overrides(args))
+             resume=args.resume, overrides=_overrides(args), high_noise=args.high_noise)
     print(out)
     return 0
 
@@ -147,7 +149,7 @@ def cmd_train(args) -> int:
     out = _out(args, "train")
     finetune(args.lang, args.data, out, kind=args.model, init=args.init, steps=args.train_steps,
              batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=device, resume=args.resume,
-             overrides=_overrides(args))
+             overrides=_overrides(args), high_noise=args.high_noise)
     print(out)
     return 0
 

@@ -157,12 +157,21 @@ class CodeFusion(nn.Module):
             return self.schedule.x0_from_eps(x_t, out, t), out
         return out, None
 
-    def loss(self, src, tgt, noise_memory: bool = False) -> tuple[torch.Tensor, dict]:
-        """The three-part CodeFusion loss on a batch of (src, tgt) token ids."""
+    def loss(self, src, tgt, noise_memory: bool = False, high_noise: float = 0.0) -> tuple[torch.Tensor, dict]:
+        """The three-part CodeFusion loss on a batch of (src, tgt) token ids.
+
+        ``high_noise``: fraction of the batch whose t is drawn from the noisiest 20% of steps
+        instead of uniformly. Embeddings stay recognisable until alpha_bar is small, so with
+        uniform t the model rarely practises the start of sampling (x_T is pure noise).
+        """
         b = tgt.shape[0]
         memory, mem_pad = self.encode(src, b, noise_memory)
         x0 = self.embed(tgt)
-        t = torch.randint(1, self.cfg.diffusion_steps + 1, (b,), device=tgt.device)
+        T = self.cfg.diffusion_steps
+        t = torch.randint(1, T + 1, (b,), device=tgt.device)
+        if high_noise > 0:
+            hi = torch.randint(int(0.8 * T), T + 1, (b,), device=tgt.device)
+            t = torch.where(torch.rand(b, device=tgt.device) < high_noise, hi, t)
         noise = torch.randn_like(x0)
         x_t = self.schedule.add_noise(x0, noise, t)
         x0_prev = None

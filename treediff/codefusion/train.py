@@ -88,7 +88,7 @@ def lr_at(step: int, steps: int, lr: float, warmup: int = 100) -> float:
 
 
 def train_loop(model, kind, tok, lang, make_batch, *, steps, lr, out, seed, device, resume=False,
-               meta=None, save_every=500, log=sys.stderr):
+               meta=None, save_every=500, log=sys.stderr, loss_kwargs=None):
     """Generic loop: AdamW, warmup + cosine, grad clip 1, atomic checkpoints, exact resume."""
     from tqdm import tqdm
 
@@ -114,7 +114,7 @@ def train_loop(model, kind, tok, lang, make_batch, *, steps, lr, out, seed, devi
         src = None if src is None else src.to(device)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, steps, lr)
-        loss, parts = model.loss(src, tgt.to(device), noise_memory=noise_mem)
+        loss, parts = model.loss(src, tgt.to(device), noise_memory=noise_mem, **(loss_kwargs or {}))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -130,7 +130,7 @@ def train_loop(model, kind, tok, lang, make_batch, *, steps, lr, out, seed, devi
 
 
 def pretrain(lang, data, out, *, kind="diffusion", steps=2000, batch_size=64, lr=5e-4, seed=0, device="cpu",
-             gen=True, cpd=True, resume=False, overrides=None):
+             gen=True, cpd=True, resume=False, overrides=None, high_noise=0.5):
     """Pre-train on unannotated snippets: unsupervised generation and/or CPD, alternating."""
     if not (gen or cpd):
         raise TreediffError("pre-training needs at least one of generation pre-training and CPD")
@@ -155,12 +155,14 @@ def pretrain(lang, data, out, *, kind="diffusion", steps=2000, batch_size=64, lr
         return src, tgt, False
 
     meta = {"stage": "pretrain", "tasks": tasks, "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed}
+    kw = {"high_noise": high_noise} if kind == "diffusion" else {}
+    meta.update(kw)
     return train_loop(model, kind, tok, lang, make_batch, steps=steps, lr=lr, out=out, seed=seed,
-                      device=device, resume=resume, meta=meta), tok
+                      device=device, resume=resume, meta=meta, loss_kwargs=kw), tok
 
 
 def finetune(lang, data, out, *, kind="diffusion", init=None, steps=2000, batch_size=64, lr=5e-4, seed=0,
-             device="cpu", resume=False, overrides=None, augment=0.5):
+             device="cpu", resume=False, overrides=None, augment=0.5, high_noise=0.5):
     """Fine-tune on (utterance, code) pairs of the train split, from ``init`` or from scratch.
 
     With probability ``augment`` a pair has the values it copies from the utterance swapped
@@ -193,5 +195,7 @@ def finetune(lang, data, out, *, kind="diffusion", init=None, steps=2000, batch_
             codes.append(c)
         return encode_src(tok, utts, cfg)[0], encode_tgt(tok, codes, cfg), False
 
+    kw = {"high_noise": high_noise} if kind == "diffusion" else {}
+    meta.update(kw)
     return train_loop(model, kind, tok, lang, make_batch, steps=steps, lr=lr, out=out, seed=seed,
-                      device=device, resume=resume, meta=meta), tok
+                      device=device, resume=resume, meta=meta, loss_kwargs=kw), tok
