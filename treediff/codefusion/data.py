@@ -54,7 +54,9 @@ def load_benchmark(lang: str, data: str | os.PathLike | None = None) -> dict[str
         raise TreediffError(f"could not read {path}: {err}") from None
     if not isinstance(bench, dict) or "train" not in bench or "test" not in bench:
         raise TreediffError(f"{path} must hold a JSON object with 'train' and 'test' lists")
-    return bench
+    # some Python (CoNaLa) items have no utterance (null); they cannot be used or scored
+    return {split: [it for it in bench[split] if isinstance(it.get("NL Utterance"), str)
+                    and isinstance(it.get("Code"), str)] for split in ("train", "test")}
 
 
 def load_snippets(lang: str, data: str | os.PathLike | None = None, limit: int | None = None) -> list[str]:
