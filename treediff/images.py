@@ -17,13 +17,10 @@ from .errors import TreediffError
 MAX_PIXELS = 50_000_000
 
 
-def load_image(path: str | Path, channels: int, size: int, *, polarity: bool = True) -> np.ndarray:
-    """A user image as float32 in [0, 1]: (size, size) for 1 channel, (size, size, 3) for RGB.
-
-    For one-channel domains the shapes must come out bright on dark (as renders are): with
-    `polarity`, an image whose border is mostly bright (dark drawing on light paper) is
-    inverted.
-    """
+def read_rgba(path: str | Path, max_side: int | None = None) -> Image.Image:
+    """Open a user image as RGBA, with the checks every reader needs: missing, empty, corrupt
+    or truncated files, and too many pixels (read from the header, before decoding).
+    With `max_side`, big images are shrunk on the way in (JPEGs decode at reduced size)."""
     path = Path(path)
     if not path.exists():
         raise TreediffError(f"image not found: {path}")
@@ -37,13 +34,30 @@ def load_image(path: str | Path, channels: int, size: int, *, polarity: bool = T
             if width * height > MAX_PIXELS:
                 raise TreediffError(f"{path} is {width}x{height} = {width * height / 1e6:.0f} megapixels; "
                                     f"the limit is {MAX_PIXELS / 1e6:.0f} (resize it first)")
+            if max_side:
+                img.draft("RGB", (max_side, max_side))
             img.load()
             rgba = img.convert("RGBA")
+            if max_side and max(rgba.size) > max_side:
+                k = max_side / max(rgba.size)
+                rgba = rgba.resize((max(round(rgba.width * k), 1), max(round(rgba.height * k), 1)),
+                                   Image.Resampling.BOX, reducing_gap=2.0)
+            return rgba
     except TreediffError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise TreediffError(f"cannot read {path} as an image ({type(err).__name__}: "
                             f"{str(err).splitlines()[0] if str(err) else 'truncated or corrupt'})") from None
+
+
+def load_image(path: str | Path, channels: int, size: int, *, polarity: bool = True) -> np.ndarray:
+    """A user image as float32 in [0, 1]: (size, size) for 1 channel, (size, size, 3) for RGB.
+
+    For one-channel domains the shapes must come out bright on dark (as renders are): with
+    `polarity`, an image whose border is mostly bright (dark drawing on light paper) is
+    inverted.
+    """
+    rgba = read_rgba(path)
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     rgb = Image.alpha_composite(white, rgba).convert("RGB")
     array = np.asarray(rgb, dtype=np.float32) / 255.0

@@ -77,32 +77,9 @@ def load_photo(path: str | Path) -> np.ndarray:
     Same checks as `treediff.images.load_image` (missing, empty, corrupt, too many pixels);
     JPEGs are decoded at reduced size directly.
     """
-    from PIL import Image, UnidentifiedImageError
+    from .images import read_rgba
 
-    path = Path(path)
-    if not path.is_file():
-        raise TreediffError(f"image not found: {path}")
-    if path.stat().st_size == 0:
-        raise TreediffError(f"{path} is empty (0 bytes)")
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-            if w * h > MAX_PIXELS:
-                raise TreediffError(f"{path} is {w}x{h} = {w * h / 1e6:.0f} megapixels; the limit is "
-                                    f"{MAX_PIXELS / 1e6:.0f} (resize it first)")
-            img.draft("RGB", (WORK_SIDE, WORK_SIDE))
-            img.load()
-            rgba = img.convert("RGBA")
-            if max(rgba.size) > WORK_SIDE:  # shrink before going to float: big photos stay cheap
-                k = WORK_SIDE / max(rgba.size)
-                rgba = rgba.resize((max(round(rgba.width * k), 1), max(round(rgba.height * k), 1)),
-                                   Image.Resampling.BOX, reducing_gap=2.0)
-            rgba = np.asarray(rgba)
-    except TreediffError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise TreediffError(f"cannot read {path} as an image ({type(err).__name__}: "
-                            f"{str(err).splitlines()[0] if str(err) else 'truncated or corrupt'})") from None
+    rgba = np.asarray(read_rgba(path, max_side=WORK_SIDE))
     return _limit_side(_as_rgb(rgba), WORK_SIDE)
 
 

@@ -219,8 +219,11 @@ class Searcher:
                 results.append(g.parse(g.detokenize(written[i]), sites[i].nt))
         return results, logp
 
-    def _target_tensor(self, target: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(image_to_chw(target.astype(np.float32))).unsqueeze(0).to(self.device)
+    def _begin(self, target: np.ndarray, seed: int):
+        """Clock, seeded generators, and the target as array and tensor, for one search."""
+        target = target.astype(np.float32)
+        target_t = torch.from_numpy(image_to_chw(target)).unsqueeze(0).to(self.device)
+        return time.time(), random.Random(seed), torch.Generator(device=self.device).manual_seed(seed), target, target_t
 
     def _start(self, target, init, cfg, py_rng, visited, trace, t0):
         starts = list(init or [])
@@ -282,11 +285,7 @@ class Searcher:
     def search(self, target: np.ndarray, cfg: SearchConfig, seed: int = 0, init: list[Node] | None = None,
                progress=None) -> SearchResult:
         """Value-guided beam search; see the module docstring."""
-        t0 = time.time()
-        py_rng = random.Random(seed)
-        rng = torch.Generator(device=self.device).manual_seed(seed)
-        target = target.astype(np.float32)
-        target_t = self._target_tensor(target)
+        t0, py_rng, rng, target, target_t = self._begin(target, seed)
         visited: set[str] = set()
         trace: list = []
         pool = self._start(target, init, cfg, py_rng, visited, trace, t0)
@@ -360,11 +359,7 @@ class Searcher:
     def rollout(self, target: np.ndarray, budget: int, seed: int = 0, init: list[Node] | None = None,
                 progress=None) -> SearchResult:
         """No search: repeatedly apply the policy's most likely new edit to one program."""
-        t0 = time.time()
-        py_rng = random.Random(seed)
-        rng = torch.Generator(device=self.device).manual_seed(seed)
-        target = target.astype(np.float32)
-        target_t = self._target_tensor(target)
+        t0, py_rng, rng, target, target_t = self._begin(target, seed)
         visited: set[str] = set()
         trace: list = []
         cfg = SearchConfig(budget=budget, n_init=1)
