@@ -172,7 +172,7 @@ def finetune(lang, data, out, *, kind="diffusion", init=None, steps=2000, batch_
             "lr": lr, "seed": seed, "augment": augment}
     if resume:
         model, tok, info = load_checkpoint(out, lang=lang, kind=kind, device=device)
-        meta = dict(info["meta"])
+        meta = dict(info["meta"], steps=steps)
     elif init:
         model, tok, info = load_checkpoint(init, lang=lang, kind=kind, device=device)
         meta["pretrain"] = {k: info["meta"].get(k) for k in ("tasks", "steps", "loss", "seconds")}
