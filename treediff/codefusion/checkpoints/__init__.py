@@ -1,0 +1,1 @@
+"""Shipped CodeFusion checkpoints (package data)."""

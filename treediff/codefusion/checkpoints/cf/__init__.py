@@ -1,0 +1,1 @@
+"""Shipped CF-rules checkpoints: diffusion and the AR baseline."""
