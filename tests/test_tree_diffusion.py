@@ -261,3 +261,18 @@ def test_incremental_decoding_matches_full_decoder():
         for j in range(batch["replacement_in"].shape[1]):
             steps.append(model.continue_decoding(cache, batch["replacement_in"][:, j]))
     assert torch.allclose(torch.stack(steps, dim=1), full, atol=1e-4)
+
+
+@pytest.mark.parametrize("domain_name", ["csg2d", "tinysvg"])
+def test_shipped_checkpoint_loads_for_its_grammar(domain_name):
+    from treediff.checkpoint import default_checkpoint
+    from treediff.solve import load_searcher
+
+    path = default_checkpoint(domain_name)
+    assert path.exists(), f"{path} must ship with the package"
+    searcher = load_searcher(domain_name, None)
+    assert searcher.domain.name == domain_name
+    d = searcher.domain
+    target = d.render(d.grammar.parse(d.grammar.unparse(searcher.sampler.sample_program(random.Random(0), 2, 3))))
+    result = searcher.search(target, SearchConfig(budget=12, beam=2), seed=0)
+    assert result.nodes_expanded <= 12 and d.grammar.check(result.program)
