@@ -7,20 +7,24 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
-from .checkpoint import default_checkpoint, load_checkpoint, read_metadata
-from .domains import get_domain
+import numpy as np
+
 from .errors import TreediffError
-from .images import as_rgb, load_image, save_png, strip
-from .preprocess import load_photo, load_sketch, looks_like_sketch
-from .search import SearchConfig, Searcher, SearchResult
-from .utils import atomic_write_text, resolve_device, seed_everything
+from .images import as_rgb, save_png, strip
+from .utils import atomic_write_text
+
+if TYPE_CHECKING:  # torch-heavy modules load only when a search runs, keeping the CLI quick
+    from .search import Searcher, SearchResult
 
 
 def load_searcher(domain_name: str | None, checkpoint: str | None, device: str = "cpu") -> Searcher:
     """The model for a domain (the shipped one unless `checkpoint` is given), ready to search."""
+    from .checkpoint import default_checkpoint, load_checkpoint, read_metadata
+    from .domains import get_domain
+    from .search import Searcher
+
     if checkpoint is None:
         name = domain_name or "csg2d"
         path = default_checkpoint(name)
@@ -73,6 +77,13 @@ def write_outputs(out_dir: Path, searcher: Searcher, target: np.ndarray, result:
 
 def cmd_solve(args) -> int:
     import torch
+    from tqdm import tqdm
+
+    from .checkpoint import default_checkpoint
+    from .images import load_image
+    from .preprocess import load_photo, load_sketch, looks_like_sketch
+    from .search import SearchConfig
+    from .utils import resolve_device, seed_everything
 
     if not Path(args.image).is_file():
         raise TreediffError(f"image not found: {args.image}")
