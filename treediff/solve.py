@@ -140,7 +140,7 @@ def add_solve_parser(sub) -> None:
     p.add_argument("image", help="PNG or JPEG; any size, colour or greyscale, dark-on-light or light-on-dark")
     p.add_argument("--domain", help="domain (default: the checkpoint's, else csg2d)")
     p.add_argument("--checkpoint", help="model checkpoint (default: the shipped model for the domain)")
-    p.add_argument("--budget", type=int, default=1000, help="distinct programs to render and check")
+    p.add_argument("--budget", type=int, default=2000, help="distinct programs to render and check")
     p.add_argument("--beam", type=int, default=16)
     p.add_argument("--edits-per-node", type=int, default=4)
     p.add_argument("--sketch", action=argparse.BooleanOptionalAction, default=None,
