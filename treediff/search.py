@@ -225,11 +225,11 @@ class Searcher:
         target_t = torch.from_numpy(image_to_chw(target)).unsqueeze(0).to(self.device)
         return time.time(), random.Random(seed), torch.Generator(device=self.device).manual_seed(seed), target, target_t
 
-    def _start(self, target, init, cfg, py_rng, visited, trace, t0):
-        starts = list(init or [])
+    def _start(self, target, init, cfg, py_rng, visited) -> list[Candidate]:
+        """The first programs: the user's (--init), else `n_init` random ones; each counts."""
         d = self.domain
-        while len(starts) < (len(init) if init else cfg.n_init):
-            starts.append(self.sampler.sample_program(py_rng, d.min_primitives, d.max_primitives))
+        starts = list(init) if init else [self.sampler.sample_program(py_rng, d.min_primitives, d.max_primitives)
+                                          for _ in range(cfg.n_init)]
         cands = []
         for node in starts[:cfg.budget]:
             c = self._candidate(node, target)
@@ -288,7 +288,7 @@ class Searcher:
         t0, py_rng, rng, target, target_t = self._begin(target, seed)
         visited: set[str] = set()
         trace: list = []
-        pool = self._start(target, init, cfg, py_rng, visited, trace, t0)
+        pool = self._start(target, init, cfg, py_rng, visited)
         best = max(pool, key=lambda c: c.score)
         trace.append((len(visited), best.text, best.score))
         if progress:
@@ -363,7 +363,7 @@ class Searcher:
         visited: set[str] = set()
         trace: list = []
         cfg = SearchConfig(budget=budget, n_init=1)
-        current = self._start(target, init[:1] if init else None, cfg, py_rng, visited, trace, t0)[0]
+        current = self._start(target, init[:1] if init else None, cfg, py_rng, visited)[0]
         best = current
         trace.append((1, best.text, best.score))
         while not best.solved and len(visited) < budget:
