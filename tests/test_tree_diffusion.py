@@ -27,12 +27,12 @@ from treediff.train import TrainConfig, train
 TINY = {"d_model": 32, "n_heads": 2, "enc_layers": 1, "dec_layers": 1, "ff_mult": 2}
 
 
-def tiny_model(domain_name: str, seed: int = 0) -> TreeDiffusionModel:
+def tiny_model(domain_name: str, seed: int = 0, memory_grid: int = 16) -> TreeDiffusionModel:
     torch.manual_seed(seed)
     d = get_domain(domain_name)
     g = d.grammar
     return TreeDiffusionModel(ModelConfig(vocab_size=len(g.vocab), n_site_kinds=n_site_kinds(g), channels=d.channels,
-                                          image_size=d.model_size, **TINY)).eval()
+                                          image_size=d.model_size, memory_grid=memory_grid, **TINY)).eval()
 
 
 @pytest.fixture(scope="module")
@@ -246,17 +246,19 @@ def test_ddp_training_under_torchrun(tmp_path):
     assert json.loads((out / "model.json").read_text())["step"] == 2
 
 
-def test_incremental_decoding_matches_full_decoder():
+@pytest.mark.parametrize("memory_grid", [0, 16])
+def test_incremental_decoding_matches_full_decoder(memory_grid):
     d = get_domain("csg2d")
     gen = ExampleGenerator(d)
     batch = collate([gen.example(random.Random(i)) for i in range(4)], d.grammar)
-    model = tiny_model("csg2d", seed=2)
+    model = tiny_model("csg2d", seed=2, memory_grid=memory_grid)
     with torch.no_grad():
         out = model.heads(batch["target"], batch["current"], batch["tokens"], batch["site_start"],
                           batch["site_end"], batch["site_kind"], batch["site_valid"])
+        assert out["memory"].shape[1] == out["states"].shape[1] + memory_grid ** 2
         site = out["sites"][torch.arange(4), batch["edit_site"]]
-        full = model.decode(out["states"], out["pad"], site, batch["replacement_in"])
-        cache, logits = model.start_decoding(out["states"], out["pad"], site)
+        full = model.decode(out["memory"], out["memory_pad"], site, batch["replacement_in"])
+        cache, logits = model.start_decoding(out["memory"], out["memory_pad"], site)
         steps = [logits]
         for j in range(batch["replacement_in"].shape[1]):
             steps.append(model.continue_decoding(cache, batch["replacement_in"][:, j]))
@@ -276,3 +278,60 @@ def test_shipped_checkpoint_loads_for_its_grammar(domain_name):
     target = d.render(d.grammar.parse(d.grammar.unparse(searcher.sampler.sample_program(random.Random(0), 2, 3))))
     result = searcher.search(target, SearchConfig(budget=12, beam=2), seed=0)
     assert result.nodes_expanded <= 12 and d.grammar.check(result.program)
+
+
+def test_fine_image_memory_reads_where_the_image_changes():
+    """The decoder's fine memory carries each cell's position, so a different target image
+    changes the replacement logits (the coarse path alone could, too; this checks the fine
+    map is wired in: zeroing its projection changes the output)."""
+    d = get_domain("csg2d")
+    batch = collate([ExampleGenerator(d).example(random.Random(3))], d.grammar)
+    model = tiny_model("csg2d", seed=1)
+    args = [batch[k] for k in ("target", "current", "tokens", "site_start", "site_end", "site_kind", "site_valid")]
+    with torch.no_grad():
+        out = model.heads(*args)
+        site = out["sites"][:, batch["edit_site"][0]]
+        before = model.decode(out["memory"], out["memory_pad"], site, batch["replacement_in"])
+        model.image_encoder.memory_proj.weight.mul_(5)
+        out = model.heads(*args)
+        after = model.decode(out["memory"], out["memory_pad"], site, batch["replacement_in"])
+    assert not torch.allclose(before, after)
+    with pytest.raises(ValueError, match="memory_grid"):
+        tiny_model("csg2d", memory_grid=3)
+
+
+def test_curriculum_starts_with_single_shapes():
+    """At curriculum value 1 every target (and fresh noise program) has one primitive; at the
+    domain's maximum, the domain's own range is back."""
+    from treediff.data import EditStream
+
+    d = get_domain("csg2d")
+    stream = EditStream("csg2d", batch_size=4, seed=0, max_primitives=1)
+    gen = ExampleGenerator(d)
+    stream.curriculum.value = 1
+    stream.apply_curriculum(gen)
+    rng = random.Random(0)
+    assert {gen.mutator.sampler.sample_program(rng, gen.min_primitives, gen.max_primitives).prims
+            for _ in range(20)} == {1}
+    assert (gen.noise.min_primitives, gen.noise.max_primitives) == (1, 1)
+    assert gen.example(rng).target.shape == (1, d.model_size, d.model_size)
+    stream.curriculum.value = d.max_primitives
+    stream.apply_curriculum(gen)
+    assert (gen.min_primitives, gen.max_primitives) == (d.min_primitives, d.max_primitives)
+    assert next(iter(stream))["target"].shape[0] == 4
+
+
+def test_init_from_copies_weights_and_checks_the_grammar(tiny_checkpoint, tmp_path):
+    from treediff.errors import TreediffError
+
+    out = tmp_path / "ft"
+    train(TrainConfig(domain="csg2d-sketch", out=str(out), steps=1, batch_size=2, workers=0, eval_examples=2,
+                      eval_every=1, save_every=1, device="cpu", lr=0.0, init_from=str(tiny_checkpoint)))
+    source, _ = load_checkpoint(tiny_checkpoint)
+    tuned, info = load_checkpoint(out / "model.safetensors", domain="csg2d-sketch")
+    assert info["step"] == 1
+    for (k, a), (_, b) in zip(source.state_dict().items(), tuned.state_dict().items()):
+        assert torch.equal(a, b), k  # lr 0: the weights are exactly the starting ones
+    with pytest.raises(TreediffError, match="different grammar"):
+        train(TrainConfig(domain="tinysvg", out=str(tmp_path / "bad"), steps=1, batch_size=2, workers=0,
+                          eval_examples=2, device="cpu", init_from=str(tiny_checkpoint)))

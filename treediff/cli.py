@@ -163,7 +163,7 @@ def cmd_train(args) -> int:
     from .train import TrainConfig, train
 
     overrides = {}
-    for key in ("d_model", "enc_layers", "dec_layers", "n_heads", "grid", "ff_mult"):
+    for key in ("d_model", "enc_layers", "dec_layers", "n_heads", "grid", "ff_mult", "memory_grid"):
         value = getattr(args, key)
         if value is not None:
             overrides[key] = value
@@ -172,7 +172,10 @@ def cmd_train(args) -> int:
     cfg = TrainConfig(domain=args.domain, out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                       warmup=args.warmup, seed=args.seed, workers=args.workers, threads=args.threads,
                       save_every=args.save_every, eval_every=args.eval_every, eval_examples=args.eval_examples,
-                      device=args.device, resume=args.resume, sigma=args.sigma, model=overrides)
+                      device=args.device, resume=args.resume, sigma=args.sigma, model=overrides,
+                      init_from=args.init_from, curriculum_start=args.curriculum_start, curriculum=args.curriculum)
+    if args.curriculum_start < 1 or not 0 <= args.curriculum <= 1:
+        raise TreediffError("--curriculum-start must be >= 1 and --curriculum between 0 and 1")
     from .domains import get_domain
 
     get_domain(args.domain)  # fail fast on an unknown domain
@@ -253,11 +256,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int, default=1000)
     p.add_argument("--eval-examples", type=int, default=256)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--init-from", help="start from this checkpoint's weights (same grammar), e.g. to fine-tune")
+    p.add_argument("--curriculum-start", type=int, default=1,
+                   help="largest target (primitives) at step 0; grows to the domain's maximum")
+    p.add_argument("--curriculum", type=float, default=0.4,
+                   help="fraction of the steps over which targets grow (0 = full size from the start)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     for key, kind in (("d_model", int), ("enc_layers", int), ("dec_layers", int), ("n_heads", int), ("grid", int),
-                      ("ff_mult", int)):
+                      ("ff_mult", int), ("memory_grid", int)):
         p.add_argument("--" + key.replace("_", "-"), type=kind, help="model size override")
     p.set_defaults(func=cmd_train)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -80,7 +80,9 @@ class ExampleGenerator:
                  min_primitives: int | None = None, max_primitives: int | None = None):
         self.domain = domain
         self.grammar = domain.grammar
-        self.noise = noise or NoiseConfig(min_primitives=domain.min_primitives, max_primitives=domain.max_primitives)
+        # A copy: the curriculum changes the generator's size range, never the caller's config.
+        self.noise = replace(noise) if noise else NoiseConfig(min_primitives=domain.min_primitives,
+                                                              max_primitives=domain.max_primitives)
         self.mutator = Mutator(self.grammar, self.noise)
         self.decoder = ConstrainedDecoder(self.grammar)
         self.image_size = image_size or domain.model_size
@@ -180,6 +182,20 @@ class EditStream(IterableDataset):
         # Curriculum: the trainer raises this shared value; workers read it per batch pool.
         self.curriculum = multiprocessing.Value("i", max_primitives or 0)
 
+    def apply_curriculum(self, gen: ExampleGenerator) -> None:
+        """Set a generator's target (and fresh-noise) size range from the shared curriculum value."""
+        if self.curriculum.value:
+            # Below the domain's smallest target the curriculum shrinks both ends, so the
+            # first steps see one shape at a time: reading a lone shape's numbers off the
+            # image is learned in a few hundred steps, and it is what binding a shape among
+            # many builds on (started at 2-3 shapes, number loss stayed at chance for 9k steps).
+            feasible = gen.grammar.feasible[gen.grammar.start]
+            smallest_program = (feasible & -feasible).bit_length() - 1
+            gen.max_primitives = max(smallest_program, self.curriculum.value)
+            gen.min_primitives = min(gen.domain.min_primitives, gen.max_primitives)
+            gen.noise.min_primitives = gen.min_primitives
+            gen.noise.max_primitives = gen.max_primitives
+
     def __iter__(self):
         from .domains import get_domain
 
@@ -191,8 +207,7 @@ class EditStream(IterableDataset):
                                max_primitives=self.max_primitives)
         while True:
             # Generate several batches at once and group similar lengths: less padding.
-            if self.curriculum.value:
-                gen.max_primitives = max(gen.min_primitives, self.curriculum.value)
+            self.apply_curriculum(gen)
             pool = sorted((gen.example(rng) for _ in range(4 * self.batch_size)), key=lambda e: len(e.tokens))
             batches = [pool[i:i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
             rng.shuffle(batches)

@@ -40,16 +40,24 @@ class ModelConfig:
     max_tokens: int = 256  # longest program the position embedding covers
     max_replacement: int = 96
     dropout: float = 0.0
+    memory_grid: int = 0  # if > 0: a finer grid x grid image map the decoder also attends to (0 = off)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 class ImageEncoder(nn.Module):
-    """Strided convolutions from (3C, S, S) down to a grid x grid map of d-dim tokens."""
+    """Strided convolutions from (3C, S, S) down to a grid x grid map of d-dim tokens.
 
-    def __init__(self, in_channels: int, d: int, image_size: int, grid: int):
+    With ``memory_grid`` it also returns the intermediate memory_grid x memory_grid map as
+    tokens, each carrying its cell's (x, y) linearly: attending to the cells where target and
+    current differ then reads off where that region is, which is what the numbers of a
+    replacement shape are.
+    """
+
+    def __init__(self, in_channels: int, d: int, image_size: int, grid: int, memory_grid: int = 0):
         super().__init__()
+        self.memory_grid = memory_grid
         layers = []
         channels = [in_channels + 2, 32, 64, 96, d]
         size = image_size
@@ -63,6 +71,15 @@ class ImageEncoder(nn.Module):
             layers += [nn.Conv2d(channels[min(i, 4)], d, 1)]
         self.net = nn.Sequential(*layers)
         self.pos = nn.Parameter(torch.zeros(1, grid * grid, d))
+        if memory_grid:
+            if memory_grid >= image_size or memory_grid <= grid or image_size % memory_grid:
+                raise ValueError(f"memory_grid must divide the image size and lie between grid and it, got {memory_grid}")
+            level = (image_size // memory_grid).bit_length() - 1  # conv blocks until that size
+            mid = channels[min(level, 4)]
+            self.memory_layers = 3 * level
+            self.memory_proj = nn.Linear(mid, d)
+            self.memory_coords = nn.Linear(2, d)
+            self.memory_pos = nn.Parameter(torch.zeros(1, memory_grid * memory_grid, d))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # CoordConv: explicit x/y channels make absolute positions (the numbers a program
@@ -70,8 +87,17 @@ class ImageEncoder(nn.Module):
         B, _, H, W = x.shape
         ys = torch.linspace(-1, 1, H, device=x.device).view(1, 1, H, 1).expand(B, 1, H, W)
         xs = torch.linspace(-1, 1, W, device=x.device).view(1, 1, 1, W).expand(B, 1, H, W)
-        feats = self.net(torch.cat([x, xs, ys], dim=1))  # (B, d, g, g)
-        return feats.flatten(2).transpose(1, 2) + self.pos
+        h = torch.cat([x, xs, ys], dim=1)
+        memory = None
+        for i, layer in enumerate(self.net):
+            h = layer(h)
+            if self.memory_grid and i + 1 == self.memory_layers:
+                g = self.memory_grid
+                cells = torch.linspace(-1, 1, g, device=x.device)
+                coords = torch.stack(torch.meshgrid(cells, cells, indexing="xy"), -1).view(1, g * g, 2)
+                memory = self.memory_proj(h.flatten(2).transpose(1, 2)) + self.memory_coords(coords) + self.memory_pos
+        tokens = h.flatten(2).transpose(1, 2) + self.pos  # (B, grid*grid, d)
+        return tokens, memory
 
 
 class TreeDiffusionModel(nn.Module):
@@ -79,7 +105,7 @@ class TreeDiffusionModel(nn.Module):
         super().__init__()
         self.config = config
         c, d = config, config.d_model
-        self.image_encoder = ImageEncoder(3 * c.channels, d, c.image_size, c.grid)
+        self.image_encoder = ImageEncoder(3 * c.channels, d, c.image_size, c.grid, c.memory_grid)
         self.token_embedding = nn.Embedding(c.vocab_size, d)
         self.position_embedding = nn.Embedding(c.max_tokens, d)
         self.cls = nn.Parameter(torch.zeros(1, 1, d))
@@ -114,10 +140,12 @@ class TreeDiffusionModel(nn.Module):
     def encode(self, target: torch.Tensor, current: torch.Tensor, tokens: torch.Tensor):
         """Shared features. target/current: (B, C, S, S); tokens: (B, L) with 0 = padding.
 
-        Returns (states (B, 1 + G + L, d), key padding mask, offset of the first program token).
+        Returns (states (B, 1 + G + L, d), key padding mask, offset of the first program token,
+        fine image memory (B, M, d) or None).
         """
         images = torch.cat([target, current, (target - current).abs()], dim=1)
-        image_tokens = self.image_encoder(images) + self.segment[0]
+        image_tokens, memory = self.image_encoder(images)
+        image_tokens = image_tokens + self.segment[0]
         B, L = tokens.shape
         positions = torch.arange(L, device=tokens.device)
         program = self.token_embedding(tokens) + self.position_embedding(positions) + self.segment[1]
@@ -126,7 +154,7 @@ class TreeDiffusionModel(nn.Module):
         pad = torch.zeros(B, x.shape[1], dtype=torch.bool, device=tokens.device)
         pad[:, offset:] = tokens == 0
         states = self.encoder_norm(self.encoder(x, src_key_padding_mask=pad))
-        return states, pad, offset
+        return states, pad, offset, memory
 
     def site_features(self, states, offset, site_start, site_end, site_kind) -> torch.Tensor:
         """(B, M, d) features of edit sites from their first/last token states and kind."""
@@ -137,15 +165,22 @@ class TreeDiffusionModel(nn.Module):
 
     def heads(self, target, current, tokens, site_start, site_end, site_kind, site_valid):
         """Encoder pass + value and pointer heads. Returns a dict used by training and search."""
-        states, pad, offset = self.encode(target, current, tokens)
+        states, pad, offset, fine = self.encode(target, current, tokens)
         sites = self.site_features(states, offset, site_start, site_end, site_kind)
         pointer_logits = self.pointer(sites).squeeze(-1).masked_fill(~site_valid, NEG_INF)
         value = self.value(states[:, 0]).squeeze(-1)
-        return {"states": states, "pad": pad, "sites": sites, "pointer_logits": pointer_logits, "value": value}
+        # What the replacement decoder cross-attends to: encoder states, plus the fine image map.
+        memory, memory_pad = states, pad
+        if fine is not None:
+            memory = torch.cat([states, fine], dim=1)
+            memory_pad = torch.cat([pad, pad.new_zeros(pad.shape[0], fine.shape[1])], dim=1)
+        return {"states": states, "pad": pad, "memory": memory, "memory_pad": memory_pad, "sites": sites,
+                "pointer_logits": pointer_logits, "value": value}
 
     # ------------------------------------------------------------ decoder
     def decode(self, states, pad, site_repr, replacement) -> torch.Tensor:
-        """Logits for each replacement position. site_repr: (B, d); replacement: (B, R) tokens
+        """Logits for each replacement position. states/pad: the decoder memory (``heads``'s
+        "memory"/"memory_pad"); site_repr: (B, d); replacement: (B, R) tokens
         already written (teacher forcing or decoding so far). Returns (B, R + 1, V)."""
         B, R = replacement.shape
         x = torch.cat([site_repr.unsqueeze(1), self.token_embedding(replacement)], dim=1)
@@ -213,7 +248,7 @@ class TreeDiffusionModel(nn.Module):
                          batch["site_end"], batch["site_kind"], batch["site_valid"])
         pointer_loss = F.cross_entropy(out["pointer_logits"], batch["edit_site"])
         chosen = out["sites"][torch.arange(out["sites"].shape[0]), batch["edit_site"]]
-        logits = self.decode(out["states"], out["pad"], chosen, batch["replacement_in"])
+        logits = self.decode(out["memory"], out["memory_pad"], chosen, batch["replacement_in"])
         logits = logits.masked_fill(~batch["replacement_allowed"], NEG_INF)
         valid = batch["replacement_valid"]
         token_loss = F.cross_entropy(logits[valid], batch["replacement_out"][valid])

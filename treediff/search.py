@@ -148,7 +148,7 @@ class Searcher:
         index = torch.tensor([b for b, _, _ in items], device=self.device)
         site_index = torch.tensor([s for _, s, _ in items], device=self.device)
         site_repr = out["sites"][index, site_index]
-        replacements, logps = self._decode(out["states"][index], out["pad"][index], site_repr,
+        replacements, logps = self._decode(out["memory"][index], out["memory_pad"][index], site_repr,
                                            [cands[b].state.sites[s] for b, s, _ in items],
                                            [g for _, _, g in items], rng, temperature)
         proposals: list[list[tuple[Edit, float]]] = [[] for _ in cands]

@@ -54,7 +54,8 @@ class TrainConfig:
     max_noise_steps: int = 5
     random_mix: float = 0.2
     curriculum: float = 0.4  # fraction of steps over which the largest target grows to the domain's maximum
-    curriculum_start: int = 3  # largest target (primitives) at step 0
+    curriculum_start: int = 1  # largest target (primitives) at step 0: one shape at a time first
+    init_from: str | None = None  # start from these weights (same grammar), e.g. to fine-tune for sketches
     model: dict = field(default_factory=dict)  # ModelConfig overrides (d_model, enc_layers, ...)
 
 
@@ -145,10 +146,23 @@ def train(cfg: TrainConfig) -> dict:
                 train_state = None
         if rank == 0:
             print(f"resuming {out} from step {step}", file=sys.stderr)
+    elif cfg.init_from:
+        model, _ = load_checkpoint(cfg.init_from, grammar_hash=grammar.hash, device=device)
+        if model.config.channels != domain.channels or model.config.image_size != domain.model_size:
+            raise TreediffError(f"--init-from {cfg.init_from}: its model reads {model.config.channels}-channel "
+                                f"{model.config.image_size}px images, {cfg.domain} needs {domain.channels}-channel "
+                                f"{domain.model_size}px")
+        if rank == 0:
+            print(f"starting from the weights of {cfg.init_from}", file=sys.stderr)
     else:
+        # A fine image map for the replacement decoder (a quarter of the input size): where
+        # target and current differ is where the new shape's numbers are read from.
         model_args = dict(vocab_size=len(grammar.vocab), n_site_kinds=n_site_kinds(grammar),
                           channels=domain.channels, image_size=domain.model_size)
         model_args.update(cfg.model)
+        if "memory_grid" not in cfg.model:
+            fine = model_args["image_size"] // 4
+            model_args["memory_grid"] = fine if fine > model_args.get("grid", ModelConfig.grid) else 0
         model = TreeDiffusionModel(ModelConfig(**model_args)).to(device)
     model.train()
     raw_model = model
