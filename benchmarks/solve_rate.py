@@ -5,7 +5,8 @@
 Prints % solved at budgets 100, 500 and 2000 nodes expanded (one search per problem to
 the largest budget: a problem counts as solved at budget b when it was solved after at
 most b distinct programs), the median seconds per solved problem on this machine, and the
-shipped model's one-step denoising accuracy on 256 fresh mutations.
+shipped model's one-step denoising accuracy on 256 fresh mutations, with the replacement
+token loss per terminal (whether the model reads numbers off the image shows there).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from treediff.noise import NoiseConfig
 from treediff.search import SearchConfig
 from treediff.solve import load_searcher
 from treediff.testsets import load_test_set
-from treediff.train import evaluate, evaluation_batches
+from treediff.train import evaluate, evaluation_batches, token_loss_by_terminal
 
 HERE = Path(__file__).resolve().parent
 
@@ -54,7 +55,9 @@ def main() -> None:
 
     info = read_metadata(args.checkpoint or default_checkpoint(domain.name))
     noise_cfg = NoiseConfig(**info.get("noise", {}))
-    one_step = evaluate(searcher.model, evaluation_batches(domain.name, noise_cfg, 256, seed=777), "cpu")
+    held_out = evaluation_batches(domain.name, noise_cfg, 256, seed=777)
+    one_step = evaluate(searcher.model, held_out, "cpu")
+    token_loss = token_loss_by_terminal(searcher.model, held_out, domain.grammar)
 
     records = []
     started = time.time()
@@ -77,6 +80,8 @@ def main() -> None:
         "mean_score": round(sum(r["score"] for r in records) / len(records), 4),
         "one_step_edit_accuracy": round(one_step["edit_acc"], 4),
         "one_step_pointer_accuracy": round(one_step["pointer_acc"], 4),
+        # Per-terminal replacement-token loss (nats; chance is ln(#values), e.g. 2.77 for 16).
+        "one_step_token_loss": token_loss,
         "wall_seconds": round(time.time() - started, 1),
         "threads": args.threads,
     }
