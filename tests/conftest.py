@@ -6,7 +6,6 @@ contract tests call `available_domains()` while pytest collects them.
 
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
@@ -17,18 +16,6 @@ from domains.dots import domain as dots_domain
 
 if "dots" not in available_domains():
     register_domain(dots_domain())
-
-SLOW = os.environ.get("TREEDIFF_SLOW") == "1"
-
-
-def pytest_collection_modifyitems(config, items):
-    """Tests marked `slow` run only with TREEDIFF_SLOW=1."""
-    if SLOW:
-        return
-    skip = pytest.mark.skip(reason="slow test; set TREEDIFF_SLOW=1 to run it")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
 
 
 @pytest.fixture
