@@ -50,7 +50,7 @@ def test_parsers_reject_bad_input():
     for bad in ("4/4", "-1/2", "1", "a/b", "1/2/3", "0/0"):
         with pytest.raises(TreediffError, match="malformed --shard"):
             parse_shard(bad)
-    with pytest.raises(TreediffError, match="unknown method 'foo'; choices: td, td-rollout, td-novalue, csgnet"):
+    with pytest.raises(TreediffError, match="unknown method 'foo'; choices: td, td-rollout, td-novalue, td-undo, csgnet"):
         parse_methods("td,foo")
 
 
@@ -177,3 +177,24 @@ def test_cli_hillclimb_run_and_merge(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["methods"]["hillclimb"]["problems"] == 2
     assert "| hillclimb |" in capsys.readouterr().out
+
+
+def test_undo_ablation_needs_a_model_trained_to_undo(tmp_path):
+    """td-undo loads a model trained with --targets undo, and says how to make one."""
+    from treediff.bench import make_runner
+    from treediff.train import TrainConfig, train
+
+    tiny = {"d_model": 32, "n_heads": 2, "enc_layers": 1, "dec_layers": 1}
+    runs = {}
+    for targets in ("undo", "reverse"):
+        out = tmp_path / targets
+        train(TrainConfig(domain="csg2d", out=str(out), steps=2, batch_size=4, workers=0, eval_examples=4,
+                          eval_every=2, save_every=2, device="cpu", model=tiny, targets=targets))
+        runs[targets] = str(out / "model.safetensors")
+    run = make_runner("td-undo", CSG, BenchConfig(undo_checkpoint=runs["undo"]))
+    result = run(CSG.render(CSG.grammar.parse("(Circle 4 8 8)"), CSG.model_size), 5, 0)
+    assert result["nodes_expanded"] <= 5
+    with pytest.raises(TreediffError, match="trained with --targets reverse, td-undo needs --targets undo"):
+        make_runner("td-undo", CSG, BenchConfig(undo_checkpoint=runs["reverse"]))
+    with pytest.raises(TreediffError, match="--targets undo"):
+        make_runner("td-undo", CSG, BenchConfig(undo_checkpoint=str(tmp_path / "missing.safetensors")))

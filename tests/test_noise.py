@@ -126,6 +126,31 @@ def test_add_noise_forward_process(csg):
     assert one != clean and len(local.reverse_path(one, clean)) == 1
 
 
+@pytest.mark.parametrize("name", GRAMMAR_DOMAINS)
+def test_undo_path_retraces_every_mutation(name):
+    """The ablation's targets: one reverting edit per mutation, in reverse order, back to clean."""
+    domain = get_domain(name)
+    g = domain.grammar
+    mutator = Mutator(g)
+    rng = random.Random(7)
+    longer = 0
+    for _ in range(200):
+        clean = mutator.sampler.sample_program(rng, domain.min_primitives, domain.max_primitives)
+        steps = rng.randint(1, 5)
+        noisy, undos = mutator.undo_path(rng, clean, steps)
+        assert len(undos) == steps
+        current = noisy
+        for edit in undos:
+            # Each edit is described in the program it applies to, and is a real change.
+            assert edit.site in g.sites(current)
+            changed = edit.apply(g, current)
+            assert changed != current and g.parse(g.unparse(changed)) == changed
+            current = changed
+        assert current == clean
+        longer += len(mutator.reverse_path(noisy, clean)) < steps
+    assert longer > 0  # the reverse path skips overwritten mutations; undoing does not
+
+
 @settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example,
                                                                      HealthCheck.data_too_large])
 @given(name=st.sampled_from(DOMAINS), program_rng=st.randoms(use_true_random=False),

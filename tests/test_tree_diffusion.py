@@ -78,6 +78,25 @@ def test_teacher_forcing_masks_admit_gold(domain_name):
         assert 0 <= ex.edit_site < len(ex.sites) and ex.steps_left >= 1
 
 
+def test_undo_targets_revert_the_last_mutation():
+    """With targets="undo" the gold edit is a real change of the current program, and the
+    edits left count the mutations still to revert (at most the chain's length)."""
+    domain = get_domain("csg2d")
+    g = domain.grammar
+    gen = ExampleGenerator(domain, targets="undo")
+    rng = random.Random(3)
+    for _ in range(30):
+        ex = gen.example(rng)
+        assert 1 <= ex.steps_left <= gen.noise.max_steps
+        assert all(ex.allowed[i, t] for i, t in enumerate(ex.replacement_out))
+        current = g.parse(g.detokenize(ex.tokens))
+        site = ex.sites[ex.edit_site]
+        new = ex.replacement_out[0] if site.nt < 0 else g.parse(g.detokenize(ex.replacement_in), site.nt)
+        assert g.replace(current, site.path, new) != current
+    with pytest.raises(ValueError, match="choices: reverse, undo"):
+        ExampleGenerator(domain, targets="last")
+
+
 def test_model_learns_a_fixed_batch():
     d = get_domain("csg2d")
     gen = ExampleGenerator(d)

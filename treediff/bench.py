@@ -35,7 +35,7 @@ from .errors import TreediffError
 from .metrics import program_metrics
 from .utils import atomic_write_text
 
-METHODS = ("td", "td-rollout", "td-novalue", "csgnet", "repl", "hillclimb")
+METHODS = ("td", "td-rollout", "td-novalue", "td-undo", "csgnet", "repl", "hillclimb")
 BASELINES = ("csgnet", "repl", "hillclimb")
 DEFAULT_BUDGETS = (1, 10, 100, 500, 1000, 5000)
 TEST_SET_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "testsets"
@@ -57,6 +57,7 @@ class BenchConfig:
     checkpoint: str | None = None  # tree diffusion (default: the shipped model)
     csgnet_checkpoint: str | None = None
     repl_checkpoint: str | None = None
+    undo_checkpoint: str | None = None  # td-undo: a model trained with --targets undo
     beam: int = 16
     edits_per_node: int = 4
     device: str = "cpu"
@@ -125,6 +126,9 @@ def make_runner(method: str, domain: Domain, cfg: BenchConfig) -> Runner:
 
         searcher = load_searcher(domain.name, cfg.checkpoint, cfg.device)
         return td_runner(searcher, method, cfg.beam, cfg.edits_per_node)
+    if method == "td-undo":
+        return td_runner(load_undo_searcher(domain, cfg.undo_checkpoint, cfg.device), "td", cfg.beam,
+                         cfg.edits_per_node)
     if method == "hillclimb":
         from .baselines.hillclimb import HillClimber
 
@@ -138,6 +142,22 @@ def make_runner(method: str, domain: Domain, cfg: BenchConfig) -> Runner:
 
         return _baseline_runner(REPLSearcher(domain, load_repl(domain, cfg.repl_checkpoint, cfg.device)))
     raise TreediffError(f"unknown method '{method}'; choices: {', '.join(METHODS)}")
+
+
+def load_undo_searcher(domain: Domain, checkpoint: str | None, device: str):
+    """The ablation model trained to undo the last mutation (shipped beside the baselines)."""
+    from .checkpoint import read_metadata
+    from .solve import load_searcher
+
+    path = Path(checkpoint) if checkpoint else \
+        Path(__file__).resolve().parent / "checkpoints" / "baselines" / f"{domain.name}-undo.safetensors"
+    if not path.exists():
+        raise TreediffError(f"no undo-ablation model at {path}; train one with 'treediff train --domain "
+                            f"{domain.name} --targets undo --out runs/{domain.name}-undo' and pass --undo-checkpoint")
+    targets = read_metadata(path).get("train_config", {}).get("targets", "reverse")
+    if targets != "undo":
+        raise TreediffError(f"{path} was trained with --targets {targets}, td-undo needs --targets undo")
+    return load_searcher(domain.name, str(path), device)
 
 
 def td_runner(searcher, method: str, beam: int = 16, edits_per_node: int = 4) -> Runner:
@@ -452,6 +472,7 @@ def cmd_bench(args) -> int:
                       out=args.out or str(Path("treediff-bench") / args.domain),
                       shard=parse_shard(args.shard), test_set=args.test_set, checkpoint=args.checkpoint,
                       csgnet_checkpoint=args.csgnet_checkpoint, repl_checkpoint=args.repl_checkpoint,
+                      undo_checkpoint=args.undo_checkpoint,
                       beam=args.beam, edits_per_node=args.edits_per_node, device=resolve_device(args.device))
     if args.beam < 1 or args.edits_per_node < 1:
         raise TreediffError("--beam and --edits-per-node must be positive")
@@ -492,6 +513,8 @@ def add_bench_parser(sub) -> None:
     p.add_argument("--checkpoint", help="tree-diffusion checkpoint (default: the shipped model)")
     p.add_argument("--csgnet-checkpoint", help="default: treediff/checkpoints/baselines/csgnet.safetensors")
     p.add_argument("--repl-checkpoint", help="default: treediff/checkpoints/baselines/repl.safetensors")
+    p.add_argument("--undo-checkpoint",
+                   help="td-undo's model (default: treediff/checkpoints/baselines/<domain>-undo.safetensors)")
     p.add_argument("--beam", type=int, default=16, help="tree-diffusion beam width")
     p.add_argument("--edits-per-node", type=int, default=4)
     p.add_argument("--threads", type=int, default=1)

@@ -173,7 +173,8 @@ def cmd_train(args) -> int:
                       warmup=args.warmup, seed=args.seed, workers=args.workers, threads=args.threads,
                       save_every=args.save_every, eval_every=args.eval_every, eval_examples=args.eval_examples,
                       device=args.device, resume=args.resume, sigma=args.sigma, model=overrides,
-                      init_from=args.init_from, curriculum_start=args.curriculum_start, curriculum=args.curriculum)
+                      init_from=args.init_from, curriculum_start=args.curriculum_start, curriculum=args.curriculum,
+                      targets=args.targets)
     if args.curriculum_start < 1 or not 0 <= args.curriculum <= 1:
         raise TreediffError("--curriculum-start must be >= 1 and --curriculum between 0 and 1")
     from .domains import get_domain
@@ -261,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest target (primitives) at step 0; grows to the domain's maximum")
     p.add_argument("--curriculum", type=float, default=0.4,
                    help="fraction of the steps over which targets grow (0 = full size from the start)")
+    p.add_argument("--targets", choices=("reverse", "undo"), default="reverse",
+                   help="edits to learn: the reverse path to the clean program, or undo the last mutation (ablation)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")

@@ -75,9 +75,23 @@ def replacement_targets(grammar: Grammar, decoder: ConstrainedDecoder, edit: Edi
     return tokens, tokens + [EOS], decoder.masks_for(site.nt, tokens)
 
 
+TARGETS = ("reverse", "undo")
+
+
 class ExampleGenerator:
+    """Training examples for one domain.
+
+    ``targets`` says which edit the networks learn: "reverse" (the default) is the next edit
+    of the reverse path from the noisy program to the clean one; "undo" reverts the last
+    mutation made (the paper's ablation; fresh random programs are not used then, as they
+    have no mutation to revert).
+    """
+
     def __init__(self, domain: Domain, noise: NoiseConfig | None = None, image_size: int | None = None,
-                 min_primitives: int | None = None, max_primitives: int | None = None):
+                 min_primitives: int | None = None, max_primitives: int | None = None, targets: str = "reverse"):
+        if targets not in TARGETS:
+            raise ValueError(f"unknown training targets '{targets}'; choices: {', '.join(TARGETS)}")
+        self.targets = targets
         self.domain = domain
         self.grammar = domain.grammar
         # A copy: the curriculum changes the generator's size range, never the caller's config.
@@ -107,8 +121,11 @@ class ExampleGenerator:
                                                                else clean_image.transpose(1, 2, 0)) \
                     < self.domain.min_complexity:
                 continue
-            noisy = self.mutator.add_noise(rng, clean)
-            path = self.mutator.reverse_path(noisy, clean)
+            if self.targets == "undo":
+                noisy, path = self.mutator.undo_path(rng, clean, rng.randint(1, self.noise.max_steps))
+            else:
+                noisy = self.mutator.add_noise(rng, clean)
+                path = self.mutator.reverse_path(noisy, clean)
             if path:
                 break
         step = rng.randrange(len(path))
@@ -171,8 +188,9 @@ class EditStream(IterableDataset):
 
     def __init__(self, domain_name: str, batch_size: int, seed: int, rank: int = 0,
                  noise: NoiseConfig | None = None, image_size: int | None = None,
-                 max_primitives: int | None = None):
+                 max_primitives: int | None = None, targets: str = "reverse"):
         self.domain_name = domain_name
+        self.targets = targets
         self.batch_size = batch_size
         self.seed = seed
         self.rank = rank
@@ -204,7 +222,7 @@ class EditStream(IterableDataset):
         worker = info.id if info is not None else 0
         rng = random.Random(hash((self.seed, self.rank, worker)) & 0xFFFFFFFF)
         gen = ExampleGenerator(get_domain(self.domain_name), self.noise, self.image_size,
-                               max_primitives=self.max_primitives)
+                               max_primitives=self.max_primitives, targets=self.targets)
         while True:
             # Generate several batches at once and group similar lengths: less padding.
             self.apply_curriculum(gen)

@@ -117,6 +117,25 @@ class Mutator:
             noisy, _ = self.mutate(rng, noisy)
         return noisy
 
+    def undo_path(self, rng: random.Random, clean: Node, steps: int) -> tuple[Node, list[Edit]]:
+        """`steps` mutations of `clean`, and the edits that revert them, last mutation first.
+
+        The "undo the last mutation" training targets, the ablation of `reverse_path`:
+        applied in order the edits lead back to `clean`, but retrace every mutation, even
+        ones a later mutation overwrote, where the reverse path goes straight to the
+        differences that remain.
+        """
+        g = self.grammar
+        current, undos = clean, []
+        for _ in range(steps):
+            mutated, edit = self.mutate(rng, current)
+            # The reverting edit's site is the same place, described in the mutated program
+            # (its span and primitive count are those of the new item).
+            site = next(s for s in g.sites(mutated) if s.path == edit.site.path)
+            undos.append(Edit(site, g.get(current, edit.site.path)))
+            current = mutated
+        return current, undos[::-1]
+
     # ------------------------------------------------------------- reverse
     def next_edit(self, current: Node, clean: Node) -> Edit | None:
         """The first edit on the reverse path from `current` to `clean` (None if equal).

@@ -56,6 +56,7 @@ class TrainConfig:
     curriculum: float = 0.4  # fraction of steps over which the largest target grows to the domain's maximum
     curriculum_start: int = 1  # largest target (primitives) at step 0: one shape at a time first
     init_from: str | None = None  # start from these weights (same grammar), e.g. to fine-tune for sketches
+    targets: str = "reverse"  # "reverse" path edits, or "undo" the last mutation (ablation)
     model: dict = field(default_factory=dict)  # ModelConfig overrides (d_model, enc_layers, ...)
 
 
@@ -79,9 +80,10 @@ def _move(batch: dict, device: str) -> dict:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def evaluation_batches(domain_name: str, noise: NoiseConfig, n: int, seed: int = 12345, batch_size: int = 64):
+def evaluation_batches(domain_name: str, noise: NoiseConfig, n: int, seed: int = 12345, batch_size: int = 64,
+                       targets: str = "reverse"):
     """A fixed, seeded set of held-out examples (fresh programs and mutations)."""
-    gen = ExampleGenerator(get_domain(domain_name), noise)
+    gen = ExampleGenerator(get_domain(domain_name), noise, targets=targets)
     rng = random.Random(seed)
     examples = [gen.example(rng) for _ in range(n)]
     return [collate(examples[i:i + batch_size], gen.grammar) for i in range(0, n, batch_size)]
@@ -211,10 +213,10 @@ def train(cfg: TrainConfig) -> dict:
     # Data seeds move with the step so a resumed run does not replay the batches it saw.
     stream = EditStream(cfg.domain, cfg.batch_size, seed=cfg.seed * 1_000_003 + step, rank=rank, noise=noise,
                         image_size=domain.model_size,
-                        max_primitives=_curriculum_max(step, cfg, domain.max_primitives))
+                        max_primitives=_curriculum_max(step, cfg, domain.max_primitives), targets=cfg.targets)
     loader = DataLoader(stream, batch_size=None, num_workers=cfg.workers,
                         persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers > 0 else None)
-    eval_batches = evaluation_batches(cfg.domain, noise, cfg.eval_examples) if rank == 0 else []
+    eval_batches = evaluation_batches(cfg.domain, noise, cfg.eval_examples, targets=cfg.targets) if rank == 0 else []
     log_path = out / "log.jsonl"
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
@@ -246,7 +248,8 @@ def train(cfg: TrainConfig) -> dict:
         optimizer.step()
         step += 1
         for k in ("loss", "pointer_acc", "edit_acc"):
-            running[k] = 0.98 * running.get(k, float(losses[k])) + 0.02 * float(losses[k])
+            value = float(losses[k].detach())
+            running[k] = 0.98 * running.get(k, value) + 0.02 * value
         bar.update(1)
         bar.set_postfix(loss=f"{running['loss']:.3f}", edit_acc=f"{running['edit_acc']:.2f}")
         if rank == 0 and (step % cfg.eval_every == 0 or step == cfg.steps):
