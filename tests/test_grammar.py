@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from treediff.domains import builtin_grammar, get_domain
-from treediff.grammar import Grammar, GrammarFileError, ProgramSyntaxError, enumerate_regex
+from treediff.grammar import Grammar, GrammarFileError, ProgramSyntaxError, enumerate_regex, ordinal_order
 
 HEADER = "// treediff: start = start\n// treediff: primitives = item\n"
 
@@ -222,3 +222,15 @@ def test_out_of_range_values_are_named(csg):
     with pytest.raises(ProgramSyntaxError) as info:
         tiny.parse("(Rect 4 4 pink black 1)")
     assert "unexpected 'pink'" in str(info.value) and "COLOR (black blue green" in str(info.value)
+
+
+def test_ordinal_order_is_read_from_the_values():
+    """Number-like terminals have a natural order (used to smooth number targets); words do not."""
+    by_name = {t.name: t for t in get_domain("csg2d").grammar.terminals}
+    assert ordinal_order(by_name["NUM"]) == list("0123456789ABCDEF")
+    assert ordinal_order(by_name["ANGLE"]) == list("GHIJKLMN")
+    assert ordinal_order(by_name["OP"]) is None
+    tiny = {t.name: t for t in get_domain("tinysvg").grammar.terminals}
+    assert ordinal_order(tiny["COLOR"]) is None and ordinal_order(tiny["DIRECTION"]) is None
+    g = Grammar('// treediff: primitives = n\nstart: n+\nn: N\nN: "2" | "10" | "9" | "-1"\n%ignore " "\n')
+    assert ordinal_order(next(t for t in g.terminals if t.name == "N")) == ["-1", "2", "9", "10"]

@@ -97,6 +97,30 @@ def test_undo_targets_revert_the_last_mutation():
         ExampleGenerator(domain, targets="last")
 
 
+def test_ordinal_soft_targets_credit_neighbouring_numbers():
+    from treediff.data import ordinal_soft_targets
+
+    g = get_domain("csg2d").grammar
+    soft = ordinal_soft_targets(g, smoothing=0.5)
+    assert np.allclose(soft.sum(1), 1.0)
+    names = [t.name for t in g.terminals]
+    seven, eight, nine, two = (g.token_id[(names.index("NUM"), v)] for v in "7892")
+    row = soft[eight]
+    assert row.argmax() == eight and row[seven] == row[nine] > row[two] > 0
+    plus = g.token_id[(names.index("OP"), "+")]
+    assert soft[plus, plus] == 1.0  # operators have no order: one-hot
+    assert np.array_equal(ordinal_soft_targets(g, 0.0), np.eye(len(g.vocab), dtype=np.float32))
+    # A batch carrying the targets trains through the smoothed objective, scored by the hard loss.
+    gen = ExampleGenerator(get_domain("csg2d"))
+    examples = [gen.example(random.Random(i)) for i in range(4)]
+    batch = collate(examples, g, soft)
+    assert torch.allclose(batch["replacement_soft"][batch["replacement_valid"]].sum(-1), torch.tensor(1.0))
+    out = tiny_model("csg2d").train()(batch)
+    hard = tiny_model("csg2d").train()(collate(examples, g))
+    assert torch.isfinite(out["loss"]) and torch.isclose(out["token_loss"], hard["token_loss"])
+    assert not torch.isclose(out["loss"], hard["loss"])
+
+
 def test_model_learns_a_fixed_batch():
     d = get_domain("csg2d")
     gen = ExampleGenerator(d)

@@ -174,7 +174,9 @@ def cmd_train(args) -> int:
                       save_every=args.save_every, eval_every=args.eval_every, eval_examples=args.eval_examples,
                       device=args.device, resume=args.resume, sigma=args.sigma, model=overrides,
                       init_from=args.init_from, curriculum_start=args.curriculum_start, curriculum=args.curriculum,
-                      targets=args.targets)
+                      targets=args.targets, ordinal_smoothing=args.ordinal_smoothing)
+    if not 0 <= args.ordinal_smoothing <= 1:
+        raise TreediffError("--ordinal-smoothing must be between 0 and 1")
     if args.curriculum_start < 1 or not 0 <= args.curriculum <= 1:
         raise TreediffError("--curriculum-start must be >= 1 and --curriculum between 0 and 1")
     from .domains import get_domain
@@ -264,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fraction of the steps over which targets grow (0 = full size from the start)")
     p.add_argument("--targets", choices=("reverse", "undo"), default="reverse",
                    help="edits to learn: the reverse path to the clean program, or undo the last mutation (ablation)")
+    p.add_argument("--ordinal-smoothing", type=float, default=0.0,
+                   help="weight (0-1) of a Gaussian over neighbouring values in number targets (0 = one-hot)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")

@@ -18,7 +18,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from .decoding import EOS, ConstrainedDecoder
 from .domains import Domain
-from .grammar import Grammar, Node, Site
+from .grammar import Grammar, Node, Site, ordinal_order
 from .noise import Edit, Mutator, NoiseConfig
 from .testsets import image_complexity
 
@@ -140,7 +140,35 @@ class ExampleGenerator:
                        rep_in, rep_out, allowed, float(len(path) - step))
 
 
-def collate(examples: list[Example], grammar: Grammar) -> dict[str, torch.Tensor]:
+def ordinal_soft_targets(grammar: Grammar, smoothing: float, width: float = 1.0) -> np.ndarray:
+    """(V, V) training target distributions per gold token: one-hot, except for ordered values.
+
+    A number one step off is nearly right (the shape is almost in place, and search polishes
+    the rest), but one-hot cross-entropy gives it no credit; mixing in a Gaussian over the
+    neighbouring values (weight `smoothing`, std `width` steps) rewards coarse positions
+    first, which is what reading numbers off an image is learned through.
+    """
+    V = len(grammar.vocab)
+    soft = np.eye(V, dtype=np.float32)
+    if smoothing <= 0:
+        return soft
+    for t, term in enumerate(grammar.terminals):
+        order = ordinal_order(term)
+        if order is None:
+            continue
+        ids = [grammar.token_id[(t, v)] for v in order]
+        steps = np.arange(len(ids), dtype=np.float32)
+        for i, tok in enumerate(ids):
+            bump = np.exp(-0.5 * ((steps - i) / width) ** 2)
+            row = (1 - smoothing) * (steps == i) + smoothing * bump / bump.sum()
+            soft[tok] = 0.0
+            soft[tok, ids] = row
+    return soft
+
+
+def collate(examples: list[Example], grammar: Grammar, soft_targets: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """Pad and stack examples; with `soft_targets` (see `ordinal_soft_targets`) the batch also
+    carries the replacement tokens' target distributions."""
     B = len(examples)
     L = max(len(e.tokens) for e in examples)
     M = max(len(e.sites) for e in examples)
@@ -166,7 +194,7 @@ def collate(examples: list[Example], grammar: Grammar) -> dict[str, torch.Tensor
         rep_out[b, :n] = e.replacement_out
         rep_valid[b, :n] = True
         allowed[b, :n] = e.allowed
-    return {
+    batch = {
         "target": torch.from_numpy(np.stack([e.target for e in examples])),
         "current": torch.from_numpy(np.stack([e.current for e in examples])),
         "tokens": torch.from_numpy(tokens),
@@ -181,6 +209,10 @@ def collate(examples: list[Example], grammar: Grammar) -> dict[str, torch.Tensor
         "replacement_allowed": torch.from_numpy(allowed),
         "steps_left": torch.tensor([e.steps_left for e in examples], dtype=torch.float32),
     }
+    if soft_targets is not None:
+        soft = soft_targets[rep_out] * allowed
+        batch["replacement_soft"] = torch.from_numpy(soft / np.maximum(soft.sum(-1, keepdims=True), 1e-12))
+    return batch
 
 
 class EditStream(IterableDataset):
@@ -188,9 +220,10 @@ class EditStream(IterableDataset):
 
     def __init__(self, domain_name: str, batch_size: int, seed: int, rank: int = 0,
                  noise: NoiseConfig | None = None, image_size: int | None = None,
-                 max_primitives: int | None = None, targets: str = "reverse"):
+                 max_primitives: int | None = None, targets: str = "reverse", ordinal_smoothing: float = 0.0):
         self.domain_name = domain_name
         self.targets = targets
+        self.ordinal_smoothing = ordinal_smoothing
         self.batch_size = batch_size
         self.seed = seed
         self.rank = rank
@@ -223,6 +256,7 @@ class EditStream(IterableDataset):
         rng = random.Random(hash((self.seed, self.rank, worker)) & 0xFFFFFFFF)
         gen = ExampleGenerator(get_domain(self.domain_name), self.noise, self.image_size,
                                max_primitives=self.max_primitives, targets=self.targets)
+        soft = ordinal_soft_targets(gen.grammar, self.ordinal_smoothing) if self.ordinal_smoothing > 0 else None
         while True:
             # Generate several batches at once and group similar lengths: less padding.
             self.apply_curriculum(gen)
@@ -230,4 +264,4 @@ class EditStream(IterableDataset):
             batches = [pool[i:i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
             rng.shuffle(batches)
             for batch in batches:
-                yield collate(batch, gen.grammar)
+                yield collate(batch, gen.grammar, soft)

@@ -58,6 +58,24 @@ class Terminal:
     literal: bool  # a fixed keyword or punctuation mark (one value, written in the rules)
 
 
+def ordinal_order(term: Terminal) -> list[str] | None:
+    """The terminal's values in their natural order when they have one, else None.
+
+    Values that are all integers ("0".."15") order numerically; values that are all single
+    letters or digits (ranges such as "0".."9" | "A".."F", or "G".."N") order by character.
+    Words (colours) and punctuation have no order. Fewer than three values: no order worth
+    using. Read from the values only, so grammar files need no extra directive.
+    """
+    values = list(term.values)
+    if term.literal or len(values) < 3:
+        return None
+    if all(v.lstrip("-").isdigit() for v in values):
+        return sorted(values, key=int)
+    if all(len(v) == 1 and v.isalnum() for v in values):
+        return sorted(values)
+    return None
+
+
 @dataclass(frozen=True)
 class Alternative:
     index: int

@@ -252,8 +252,12 @@ class TreeDiffusionModel(nn.Module):
         logits = logits.masked_fill(~batch["replacement_allowed"], NEG_INF)
         valid = batch["replacement_valid"]
         token_loss = F.cross_entropy(logits[valid], batch["replacement_out"][valid])
+        objective = token_loss
+        if "replacement_soft" in batch:  # ordinal smoothing of number targets (see data.ordinal_soft_targets)
+            log_probs = F.log_softmax(logits[valid], dim=-1)
+            objective = -(batch["replacement_soft"][valid] * log_probs).sum(-1).mean()
         value_loss = F.smooth_l1_loss(out["value"], batch["steps_left"])
-        loss = pointer_loss + token_loss + 0.5 * value_loss
+        loss = pointer_loss + objective + 0.5 * value_loss
         with torch.no_grad():
             pointer_acc = (out["pointer_logits"].argmax(-1) == batch["edit_site"]).float().mean()
             token_ok = (logits.argmax(-1) == batch["replacement_out"]) | ~valid

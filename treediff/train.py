@@ -57,6 +57,7 @@ class TrainConfig:
     curriculum_start: int = 1  # largest target (primitives) at step 0: one shape at a time first
     init_from: str | None = None  # start from these weights (same grammar), e.g. to fine-tune for sketches
     targets: str = "reverse"  # "reverse" path edits, or "undo" the last mutation (ablation)
+    ordinal_smoothing: float = 0.0  # weight of the Gaussian over neighbouring values in number targets
     model: dict = field(default_factory=dict)  # ModelConfig overrides (d_model, enc_layers, ...)
 
 
@@ -213,7 +214,8 @@ def train(cfg: TrainConfig) -> dict:
     # Data seeds move with the step so a resumed run does not replay the batches it saw.
     stream = EditStream(cfg.domain, cfg.batch_size, seed=cfg.seed * 1_000_003 + step, rank=rank, noise=noise,
                         image_size=domain.model_size,
-                        max_primitives=_curriculum_max(step, cfg, domain.max_primitives), targets=cfg.targets)
+                        max_primitives=_curriculum_max(step, cfg, domain.max_primitives), targets=cfg.targets,
+                        ordinal_smoothing=cfg.ordinal_smoothing)
     loader = DataLoader(stream, batch_size=None, num_workers=cfg.workers,
                         persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers > 0 else None)
     eval_batches = evaluation_batches(cfg.domain, noise, cfg.eval_examples, targets=cfg.targets) if rank == 0 else []
