@@ -305,7 +305,13 @@ def test_incremental_decoding_matches_full_decoder(memory_grid):
         steps = [logits]
         for j in range(batch["replacement_in"].shape[1]):
             steps.append(model.continue_decoding(cache, batch["replacement_in"][:, j]))
+        # As in search: several items share one program's memory, selected by row.
+        rows = torch.tensor([2, 0, 2, 3, 1])
+        shared, _ = model.start_decoding(out["memory"], out["memory_pad"], site[rows], rows)
+        tokens = batch["replacement_in"][rows]
+        repeated = [model.continue_decoding(shared, tokens[:, j]) for j in range(tokens.shape[1])]
     assert torch.allclose(torch.stack(steps, dim=1), full, atol=1e-4)
+    assert torch.allclose(torch.stack(repeated, dim=1), full[rows, 1:], atol=1e-4)
 
 
 @pytest.mark.parametrize("domain_name", ["csg2d", "tinysvg"])

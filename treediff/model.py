@@ -194,19 +194,27 @@ class TreeDiffusionModel(nn.Module):
     # re-projecting the encoder memory at every step dominated search time, so these two
     # methods run the same layers (same weights as `decode`) one position at a time, with
     # cached self-attention keys/values and cross-attention keys/values computed once.
-    def start_decoding(self, states, pad, site_repr):
-        """Begin decoding for a batch; returns (cache, logits for the first token)."""
+    def start_decoding(self, states, pad, site_repr, rows: torch.Tensor | None = None):
+        """Begin decoding for a batch; returns (cache, logits for the first token).
+
+        ``rows`` (optional) maps each decoded item to its row of ``states``/``pad``: search
+        decodes several edits per program, and projecting each program's memory once, before
+        repeating it per edit, saves most of the start-up cost.
+        """
         d, H = self.config.d_model, self.config.n_heads
-        B, M, _ = states.shape
 
         def heads(x):
-            return x.view(B, -1, H, d // H).transpose(1, 2)
+            return x.view(x.shape[0], -1, H, d // H).transpose(1, 2)
+
+        def per_item(x):
+            return x if rows is None else x[rows]
 
         memory = []
         for layer in self.decoder.layers:
             w, b = layer.multihead_attn.in_proj_weight, layer.multihead_attn.in_proj_bias
-            memory.append((heads(F.linear(states, w[d:2 * d], b[d:2 * d])), heads(F.linear(states, w[2 * d:], b[2 * d:]))))
-        cache = {"memory": memory, "attend": (~pad)[:, None, None, :], "self": [None] * len(memory), "pos": 0}
+            memory.append((per_item(heads(F.linear(states, w[d:2 * d], b[d:2 * d]))),
+                           per_item(heads(F.linear(states, w[2 * d:], b[2 * d:])))))
+        cache = {"memory": memory, "attend": per_item((~pad)[:, None, None, :]), "self": [None] * len(memory), "pos": 0}
         x = site_repr + self.replacement_position.weight[0]
         return cache, self._decode_position(cache, x)
 

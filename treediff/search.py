@@ -148,7 +148,7 @@ class Searcher:
         index = torch.tensor([b for b, _, _ in items], device=self.device)
         site_index = torch.tensor([s for _, s, _ in items], device=self.device)
         site_repr = out["sites"][index, site_index]
-        replacements, logps = self._decode(out["memory"][index], out["memory_pad"][index], site_repr,
+        replacements, logps = self._decode(out["memory"], out["memory_pad"], index, site_repr,
                                            [cands[b].state.sites[s] for b, s, _ in items],
                                            [g for _, _, g in items], rng, temperature)
         proposals: list[list[tuple[Edit, float]]] = [[] for _ in cands]
@@ -164,8 +164,9 @@ class Searcher:
             proposals[b].append((Edit(site, new), float(log_pointer[b, s]) + lp))
         return proposals
 
-    def _decode(self, states, pad, site_repr, sites, greedy, rng, temperature):
-        """Constrained autoregressive decoding of one replacement per item, batched."""
+    def _decode(self, states, pad, rows, site_repr, sites, greedy, rng, temperature):
+        """Constrained autoregressive decoding of one replacement per item, batched; item i
+        reads row ``rows[i]`` of the decoder memory ``states``/``pad``."""
         g, dec = self.grammar, self.decoder
         n = len(sites)
         parse_states = [dec.initial(s.nt) if s.nt >= 0 else None for s in sites]
@@ -174,7 +175,7 @@ class Searcher:
         done = [False] * n
         failed = [False] * n
         greedy_t = torch.tensor(greedy, device=self.device)
-        cache, logits = self.model.start_decoding(states, pad, site_repr)
+        cache, logits = self.model.start_decoding(states, pad, site_repr, rows)
         for step in range(MAX_REPLACEMENT_TOKENS):
             active = [i for i in range(n) if not done[i]]
             if not active:
