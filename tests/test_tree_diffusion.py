@@ -192,6 +192,14 @@ def test_tinysvg_search_runs():
     assert d.grammar.check(result.program) and result.nodes_expanded <= 30
 
 
+def test_training_log_reports_token_loss_per_terminal(tiny_checkpoint):
+    """Every evaluation record splits the replacement loss by terminal, numbers included."""
+    records = [json.loads(line) for line in (tiny_checkpoint.parent / "log.jsonl").read_text().splitlines()]
+    by_terminal = records[-1]["eval_token_loss_by_terminal"]
+    assert {"NUM", "OP"} <= set(by_terminal)
+    assert all(v >= 0 for v in by_terminal.values())
+
+
 def test_solve_cli_outputs(tiny_checkpoint, tmp_path, capsys):
     img = tmp_path / "target.png"
     assert main(["render", "(- (Circle 8 8 8) (Quad 8 8 4 4 H))", "-o", str(img)]) == 0

@@ -256,9 +256,12 @@ def train(cfg: TrainConfig) -> dict:
         bar.set_postfix(loss=f"{running['loss']:.3f}", edit_acc=f"{running['edit_acc']:.2f}")
         if rank == 0 and (step % cfg.eval_every == 0 or step == cfg.steps):
             metrics = evaluate(raw_model, eval_batches, device)
+            # Per terminal: structure tokens are learned long before numbers, and the total hides that.
+            by_terminal = token_loss_by_terminal(raw_model, eval_batches, grammar, device)
             record = {"step": step, "seconds": round(time.time() - started, 1), "lr": _lr_at(step, cfg),
                       **{f"train_{k}": round(v, 4) for k, v in running.items()},
-                      **{f"eval_{k}": round(v, 4) for k, v in metrics.items()}}
+                      **{f"eval_{k}": round(v, 4) for k, v in metrics.items()},
+                      "eval_token_loss_by_terminal": by_terminal}
             with open(log_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
             tqdm.write(f"step {step}: eval edit_acc {metrics['edit_acc']:.3f} pointer_acc "
