@@ -87,7 +87,7 @@ def framed_target(domain, node, size: int, frame: str) -> np.ndarray:
 
 
 def load_model(path: str | None, domain):
-    path = path or str(default_checkpoint("csg2d", sketch=True))
+    path = path or str(default_checkpoint(SKETCH_DOMAIN))
     try:
         info = read_metadata(path)
     except TreediffError as err:

@@ -197,3 +197,32 @@ def test_load_sketch_reads_a_jpeg(tmp_path, csg):
     Image.fromarray((photographed(drawing, np.random.default_rng(1)) * 255).astype(np.uint8)).save(path, quality=60)
     got = load_sketch(path, 64, frame="canvas")
     assert outline_distance(got, csg.render(csg.grammar.parse(PROGRAMS[2]), 64)) < 1.5
+
+
+def test_sketch_search_keeps_improving_after_the_goal_is_met(csg):
+    """A drawing is met by many programs: sketch search spends its budget on the best score,
+    while CSG2D search (exact goal) stops at the first program that meets it."""
+    import torch
+
+    from treediff.data import n_site_kinds
+    from treediff.model import ModelConfig, TreeDiffusionModel
+    from treediff.search import SearchConfig, Searcher
+
+    sketch_domain = register_sketch_domain()
+    assert csg.stop_at_goal and not sketch_domain.stop_at_goal
+    g = csg.grammar
+    torch.manual_seed(0)
+    model = TreeDiffusionModel(ModelConfig(vocab_size=len(g.vocab), n_site_kinds=n_site_kinds(g), channels=1,
+                                           image_size=64, d_model=32, n_heads=2, enc_layers=1, dec_layers=1,
+                                           ff_mult=1)).eval()
+    right = g.parse(PROGRAMS[2])
+    # The circle with a small bite out of its rim: meets the outline goal, not the best score.
+    start = g.parse("(- (Circle 6 8 8) (Circle 6 0 1))")
+    sketch = _sketch(csg, PROGRAMS[2], seed=0)
+    first_solved, first_score = sketch_domain.goal(sketch, csg.render(start, 64))
+    assert first_solved
+    cfg = SearchConfig(budget=40, beam=4, n_init=1)
+    result = Searcher(sketch_domain, model).search(sketch, cfg, seed=0, init=[start])
+    assert result.nodes_expanded == 40 and result.solved and result.score > first_score
+    exact = Searcher(csg, model).search(csg.render(right, 64), cfg, seed=0, init=[right])
+    assert exact.solved and exact.nodes_expanded == 1

@@ -49,6 +49,11 @@ class Domain:
     # random programs are often one shape covering the canvas or nothing visible, pictures
     # from which no program can be read back (see testsets.image_complexity).
     min_complexity: float = 0.0
+    # Whether meeting the goal means the program is the answer, so search stops there. An
+    # exact render match (CSG2D, TinySVG) is; a match with an approximate target (a
+    # hand-drawn sketch) is not: many programs meet it and the better-scoring ones draw
+    # what was meant more often, so search spends its budget and keeps the best score.
+    stop_at_goal: bool = True
     grammar_kwargs: dict = field(default_factory=dict)
 
     @cached_property

@@ -7,7 +7,8 @@ by program text, and visited programs are never counted twice.
 * `beam_search`: keep the `beam` most promising programs seen so far; expand each with
   several sampled edits (the first greedy); rank by the value network's predicted edits to
   go (``rank="value"``) or by accumulated policy log-probability (``rank="logprob"``, the
-  reference's ranking, kept as an ablation); stop when the goal check passes.
+  reference's ranking, kept as an ablation); stop when the goal check passes, if the
+  domain's goal is exact (`Domain.stop_at_goal`), else spend the budget on the best score.
 * `rollout`: no search, follow the policy's greedy edit from one start program.
 """
 
@@ -275,7 +276,7 @@ class Searcher:
                         spent += 1
                         c = self._candidate(node, target, best.logprob)
                         on_new(c)
-                        if c.solved:
+                        if c.solved and self.domain.stop_at_goal:
                             return c
                         if c.score <= best.score:
                             break  # this direction stopped helping
@@ -294,7 +295,8 @@ class Searcher:
         trace.append((len(visited), best.text, best.score))
         if progress:
             progress.update(len(visited))
-        if best.solved:
+        stop = self.domain.stop_at_goal
+        if best.solved and stop:
             return self._result(best, visited, t0, trace)
         self.evaluate(target_t, pool)
         expansions: dict[str, int] = {}
@@ -333,7 +335,7 @@ class Searcher:
                     if c.score > best.score:
                         best = c
                         trace.append((len(visited), c.text, c.score))
-                    if c.solved:
+                    if c.solved and stop:
                         return self._result(c, visited, t0, trace)
             if cfg.refine and best.text not in refined and len(visited) < cfg.budget:
                 refined.add(best.text)
@@ -349,7 +351,7 @@ class Searcher:
                     best = result
                     refined.add(best.text)
                     trace.append((len(visited), best.text, best.score))
-                if best.solved:
+                if best.solved and stop:
                     return self._result(best, visited, t0, trace)
                 new += polished[-4:]  # the polished program and its last steps join the pool
             if new:
@@ -367,7 +369,7 @@ class Searcher:
         current = self._start(target, init[:1] if init else None, cfg, py_rng, visited)[0]
         best = current
         trace.append((1, best.text, best.score))
-        while not best.solved and len(visited) < budget:
+        while not (best.solved and self.domain.stop_at_goal) and len(visited) < budget:
             edits = self.propose(target_t, [current], 4, rng, 1.0)[0]
             moved = False
             for edit, _ in edits:  # the greedy edit first; sampled ones if it was seen before

@@ -432,6 +432,7 @@ def make_sketch_domain(style: SketchStyle = TRAIN_STYLE) -> SketchDomain:
         goal=outline_goal,
         min_primitives=1,
         max_primitives=5,
+        stop_at_goal=False,
         description="CSG2D from hand-drawn outlines: clean candidates scored against the strokes (outline-chamfer)",
         style=style,
     )
