@@ -62,6 +62,7 @@ def run(args) -> dict:
     from treediff.codefusion.checkpoint import SHIPPED, load_checkpoint, shipped_checkpoint
     from treediff.codefusion.data import load_benchmark
     from treediff.codefusion.evaluate import evaluate
+    from treediff.codefusion.literals import LiteralCodec
     from treediff.codefusion.train import finetune, pretrain, seed_everything
 
     torch.set_num_threads(args.threads)
@@ -86,8 +87,9 @@ def run(args) -> dict:
     for kind in ("diffusion", "ar"):
         model, tok, info = load_checkpoint(paths[kind], lang=args.lang, kind=kind)
         res = evaluate(model, kind, tok, args.lang, items, k=args.k, seed=args.seed, steps=args.steps,
-                       ar_method=args.ar_search)
+                       ar_method=args.ar_search, literals=LiteralCodec.from_meta(info["meta"]))
         res.pop("predictions")
+        res["literal_placeholders"] = bool(info["meta"].get("literals"))
         res["checkpoint"] = str(paths[kind])
         res["params"] = sum(p.numel() for p in model.parameters())
         res["train"] = {k: info["meta"].get(k) for k in ("steps", "loss", "seconds", "pretrain")}

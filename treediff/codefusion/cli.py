@@ -46,6 +46,8 @@ def _training(p: argparse.ArgumentParser, stage: str) -> None:
     p.add_argument("--predict", choices=["x0", "eps"], default=None, help="what the denoiser outputs")
     p.add_argument("--high-noise", type=float, default=0.5,
                    help="diffusion: fraction of t drawn from the noisiest 20%% of steps (default 0.5)")
+    p.add_argument("--no-literals", action="store_true",
+                   help="ablation: the model sees raw values instead of literal placeholders (codefusion/literals.py)")
 
 
 def add_codefusion_parser(sub) -> None:
@@ -107,10 +109,12 @@ def cmd_generate(args) -> int:
         raise TreediffError("empty utterance: describe the code to generate, e.g. \"Color cells greater than 5\"")
     device = _setup(args)
     from .generate import topk
+    from .literals import LiteralCodec
 
     model, tok, info = _load(args, device)
     [cands] = topk(model, info["kind"], tok, [args.utterance], k=args.k, seed=args.seed, steps=args.steps,
-                   decode=args.decode, ar_method=args.ar_search, device=device)
+                   decode=args.decode, ar_method=args.ar_search, device=device,
+                   literals=LiteralCodec.from_meta(info["meta"]))
     if args.json:
         print(json.dumps({"utterance": args.utterance, "model": info["kind"], "language": info["language"],
                           "candidates": [{"code": c, "score": round(s, 4)} for c, s in cands]}, ensure_ascii=False))
@@ -137,7 +141,8 @@ def cmd_pretrain(args) -> int:
     out = _out(args, "pretrain")
     pretrain(args.lang, args.data, out, kind=args.model, steps=args.train_steps, batch_size=args.batch_size,
              lr=args.lr, seed=args.seed, device=device, gen=not args.no_gen_pretrain, cpd=not args.no_cpd,
-             resume=args.resume, overrides=_overrides(args), high_noise=args.high_noise)
+             resume=args.resume, overrides=_overrides(args), high_noise=args.high_noise,
+             literals=not args.no_literals)
     print(out)
     return 0
 
@@ -149,7 +154,7 @@ def cmd_train(args) -> int:
     out = _out(args, "train")
     finetune(args.lang, args.data, out, kind=args.model, init=args.init, steps=args.train_steps,
              batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=device, resume=args.resume,
-             overrides=_overrides(args), high_noise=args.high_noise)
+             overrides=_overrides(args), high_noise=args.high_noise, literals=not args.no_literals)
     print(out)
     return 0
 
@@ -158,11 +163,13 @@ def cmd_eval(args) -> int:
     device = _setup(args)
     from .data import load_benchmark
     from .evaluate import evaluate
+    from .literals import LiteralCodec
 
     items = load_benchmark(args.lang, args.data)[args.split][: args.limit]
     model, tok, info = _load(args, device)
     res = evaluate(model, info["kind"], tok, args.lang, items, k=args.k, seed=args.seed, steps=args.steps,
-                   decode=args.decode, ar_method=args.ar_search, device=device)
+                   decode=args.decode, ar_method=args.ar_search, device=device,
+                   literals=LiteralCodec.from_meta(info["meta"]))
     preds = res.pop("predictions")
     if args.json:
         if args.predictions:

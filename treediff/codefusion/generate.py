@@ -94,12 +94,30 @@ def ar_topk(model, tok, utterances, k=5, method="beam", seed=0, oversample=4, to
 
 
 def topk(model, kind, tok, utterances, k=5, seed=0, steps=10, decode="dh", ar_method="beam", device="cpu",
-         rank="logprob"):
-    """Dispatch on the checkpoint kind; returns one ranked [(code, score)] list per utterance."""
+         rank="logprob", literals=None):
+    """Dispatch on the checkpoint kind; returns one ranked [(code, score)] list per utterance.
+
+    ``literals`` (the checkpoint's `LiteralCodec`, if it was trained with one): utterances
+    get their placeholders before generation and the candidates their values back after."""
     if k < 1:
         raise TreediffError("-k must be at least 1")
+    _check_utterances(utterances)
     torch.manual_seed(seed)
+    values = [[] for _ in utterances]
+    if literals is not None:
+        encoded = [literals.encode(u) for u in utterances]
+        utterances, values = [e[0] for e in encoded], [e[2] for e in encoded]
     if kind == "diffusion":
-        return diffusion_topk(model, tok, utterances, k=k, steps=steps, seed=seed, decode=decode, device=device,
-                              rank=rank)
-    return ar_topk(model, tok, utterances, k=k, method=ar_method, seed=seed, device=device)
+        ranked = diffusion_topk(model, tok, utterances, k=k, steps=steps, seed=seed, decode=decode, device=device,
+                                rank=rank)
+    else:
+        ranked = ar_topk(model, tok, utterances, k=k, method=ar_method, seed=seed, device=device)
+    if literals is None:
+        return ranked
+    out = []
+    for cands, vals in zip(ranked, values):
+        restored: dict[str, float] = {}
+        for code, score in cands:  # already best first: the first of any duplicates keeps its rank
+            restored.setdefault(literals.restore(code, vals), score)
+        out.append(list(restored.items()))
+    return out

@@ -19,6 +19,7 @@ import torch
 from ..errors import TreediffError
 from .checkpoint import build_model, load_checkpoint, load_optimizer_state, read_info, save_checkpoint, stem
 from .data import augment_pair, load_benchmark, load_snippets, mask_code
+from .literals import LiteralCodec
 from .model import CodeFusionConfig
 from .tokenizer import CodeTokenizer
 
@@ -69,7 +70,16 @@ def build_tokenizer(lang: str, data, vocab_size: int) -> CodeTokenizer:
     bench = load_benchmark(lang, data)["train"]
     snippets = sorted(set(load_snippets(lang, data)))
     texts = [it["NL Utterance"] for it in bench] + [it["Code"] for it in bench] + snippets[:100000]
+    # The same pairs with literal placeholders, so "§0" is a token whether or not a model uses them.
+    codec = fit_literals(bench)
+    for it in bench:
+        u, c, _ = codec.encode(it["NL Utterance"], it["Code"])
+        texts += [u, c]
     return CodeTokenizer.train(texts, vocab_size=vocab_size)
+
+
+def fit_literals(items: list[dict]) -> LiteralCodec:
+    return LiteralCodec.fit([(it["NL Utterance"], it["Code"]) for it in items])
 
 
 def make_config(lang: str, tok: CodeTokenizer, overrides: dict) -> CodeFusionConfig:
@@ -130,7 +140,7 @@ def train_loop(model, kind, tok, lang, make_batch, *, steps, lr, out, seed, devi
 
 
 def pretrain(lang, data, out, *, kind="diffusion", steps=2000, batch_size=64, lr=5e-4, seed=0, device="cpu",
-             gen=True, cpd=True, resume=False, overrides=None, high_noise=0.5):
+             gen=True, cpd=True, resume=False, overrides=None, high_noise=0.5, literals=True):
     """Pre-train on unannotated snippets: unsupervised generation and/or CPD, alternating."""
     if not (gen or cpd):
         raise TreediffError("pre-training needs at least one of generation pre-training and CPD")
@@ -155,6 +165,10 @@ def pretrain(lang, data, out, *, kind="diffusion", steps=2000, batch_size=64, lr
         return src, tgt, False
 
     meta = {"stage": "pretrain", "tasks": tasks, "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed}
+    if resume:
+        meta["literals"] = info["meta"].get("literals")
+    elif literals:  # fine-tuning from this checkpoint inherits the literal vocabulary
+        meta["literals"] = fit_literals(load_benchmark(lang, data)["train"]).to_json()
     kw = {"high_noise": high_noise} if kind == "diffusion" else {}
     meta.update(kw)
     return train_loop(model, kind, tok, lang, make_batch, steps=steps, lr=lr, out=out, seed=seed,
@@ -162,11 +176,13 @@ def pretrain(lang, data, out, *, kind="diffusion", steps=2000, batch_size=64, lr
 
 
 def finetune(lang, data, out, *, kind="diffusion", init=None, steps=2000, batch_size=64, lr=5e-4, seed=0,
-             device="cpu", resume=False, overrides=None, augment=0.5, high_noise=0.5):
+             device="cpu", resume=False, overrides=None, augment=0.5, high_noise=0.5, literals=True):
     """Fine-tune on (utterance, code) pairs of the train split, from ``init`` or from scratch.
 
     With probability ``augment`` a pair has the values it copies from the utterance swapped
-    for random ones (see :func:`data.augment_pair`)."""
+    for random ones (see :func:`data.augment_pair`). With ``literals`` the model sees
+    utterance and code with literal placeholders (see :mod:`literals`), using the
+    vocabulary of ``init`` when it has one."""
     items = [it for it in load_benchmark(lang, data)["train"] if it["Code"].strip()]
     meta = {"stage": "train", "init": str(init) if init else None, "steps": steps, "batch_size": batch_size,
             "lr": lr, "seed": seed, "augment": augment}
@@ -176,12 +192,19 @@ def finetune(lang, data, out, *, kind="diffusion", init=None, steps=2000, batch_
     elif init:
         model, tok, info = load_checkpoint(init, lang=lang, kind=kind, device=device)
         meta["pretrain"] = {k: info["meta"].get(k) for k in ("tasks", "steps", "loss", "seconds")}
+        if literals:
+            meta["literals"] = info["meta"].get("literals") or fit_literals(items).to_json()
     else:
         tok = build_tokenizer(lang, data, (overrides or {}).get("vocab_size") or LANG_DEFAULTS[lang]["vocab_size"])
         model = build_model(kind, make_config(lang, tok, overrides or {}))
         meta["pretrain"] = None
+        if literals:
+            meta["literals"] = fit_literals(items).to_json()
+    codec = LiteralCodec.from_meta(meta)
     cfg = model.cfg
     words = sorted({w for it in items for w in re.findall(r"[^\W\d_]{2,}", it["NL Utterance"])})
+    if codec is not None:  # swapped-in words must still read as values, or they would not become placeholders
+        words = [w for w in words if codec.value_like(w)]
 
     def make_batch(step):
         rng = random.Random(seed * 7919 + step)
@@ -191,6 +214,8 @@ def finetune(lang, data, out, *, kind="diffusion", init=None, steps=2000, batch_
             u, c = it["NL Utterance"], it["Code"]
             if rng.random() < augment:
                 u, c = augment_pair(u, c, rng, words)
+            if codec is not None:
+                u, c, _ = codec.encode(u, c)
             utts.append(u)
             codes.append(c)
         return encode_src(tok, utts, cfg)[0], encode_tgt(tok, codes, cfg), False
