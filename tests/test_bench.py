@@ -50,7 +50,7 @@ def test_parsers_reject_bad_input():
     for bad in ("4/4", "-1/2", "1", "a/b", "1/2/3", "0/0"):
         with pytest.raises(TreediffError, match="malformed --shard"):
             parse_shard(bad)
-    with pytest.raises(TreediffError, match="unknown method 'foo'; choices: td, td-rollout, td-novalue, td-undo, csgnet"):
+    with pytest.raises(TreediffError, match="unknown method 'foo'; choices: td, td-rollout, td-novalue, td-undo, td-ar, csgnet"):
         parse_methods("td,foo")
 
 
@@ -198,3 +198,25 @@ def test_undo_ablation_needs_a_model_trained_to_undo(tmp_path):
         make_runner("td-undo", CSG, BenchConfig(undo_checkpoint=runs["reverse"]))
     with pytest.raises(TreediffError, match="--targets undo"):
         make_runner("td-undo", CSG, BenchConfig(undo_checkpoint=str(tmp_path / "missing.safetensors")))
+
+
+def test_td_ar_starts_from_the_autoregressive_programs():
+    """td-ar: the search's first nodes are CSGNet's first distinct programs, in its order."""
+    import itertools
+
+    from treediff.baselines.csgnet import CSGNet, CSGNetConfig, CSGNetSearcher
+
+    torch.manual_seed(0)
+    g = CSG.grammar
+    csgnet = CSGNetSearcher(CSG, CSGNet(CSGNetConfig(vocab_size=len(g.vocab), hidden=32, image_features=32,
+                                                      max_tokens=40)).eval(), beam=3, batch=8)
+    target = CSG.render(g.parse("(+ (Circle 4 8 8) (Quad 8 8 4 4 G))"), 64)
+    seeds = [g.detokenize(t) for t in itertools.islice(csgnet.programs(target, seed=0), 3)]
+    assert len(set(seeds)) == 3 and all(g.check(s) for s in seeds)
+    searcher = tiny_searcher()
+    run = td_runner(searcher, "td", beam=2, edits_per_node=2, seeder=csgnet, n_seeds=3)
+    result = run(target, 3, 0)  # a budget of 3 nodes: exactly the three seeds are checked
+    assert result["nodes_expanded"] == 3
+    best = max(seeds, key=lambda s: CSG.goal(target, CSG.render(g.parse(s), 64))[1])
+    assert result["program"] == best
+    assert parse_methods("td-ar") == ("td-ar",)

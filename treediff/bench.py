@@ -5,6 +5,9 @@ Methods (each searches a target picture under a budget of distinct programs rend
 * ``td``          tree diffusion, value-ranked beam search (`Searcher.search`, rank="value")
 * ``td-rollout``  tree diffusion without search (`Searcher.rollout`)
 * ``td-novalue``  tree diffusion, beam search ranked by policy log-probability (rank="logprob")
+* ``td-ar``       tree diffusion search started from CSGNet's first programs (greedy, then beam)
+  instead of random ones, as the reference seeds its search with autoregressive samples;
+  every seed program counts as a node
 * ``csgnet``      CSGNet: greedy, beam, then random samples (`baselines/csgnet.py`)
 * ``repl``        REPL Flow sampled rollouts, CSG2D only (`baselines/repl.py`)
 * ``hillclimb``   random-mutation hill climbing with the same mutator (`baselines/hillclimb.py`)
@@ -35,7 +38,7 @@ from .errors import TreediffError
 from .metrics import program_metrics
 from .utils import atomic_write_text
 
-METHODS = ("td", "td-rollout", "td-novalue", "td-undo", "csgnet", "repl", "hillclimb")
+METHODS = ("td", "td-rollout", "td-novalue", "td-undo", "td-ar", "csgnet", "repl", "hillclimb")
 BASELINES = ("csgnet", "repl", "hillclimb")
 DEFAULT_BUDGETS = (1, 10, 100, 500, 1000, 5000)
 TEST_SET_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "testsets"
@@ -60,6 +63,7 @@ class BenchConfig:
     undo_checkpoint: str | None = None  # td-undo: a model trained with --targets undo
     beam: int = 16
     edits_per_node: int = 4
+    ar_seeds: int = 8  # td-ar: programs taken from CSGNet to start the search
     device: str = "cpu"
 
 
@@ -126,6 +130,13 @@ def make_runner(method: str, domain: Domain, cfg: BenchConfig) -> Runner:
 
         searcher = load_searcher(domain.name, cfg.checkpoint, cfg.device)
         return td_runner(searcher, method, cfg.beam, cfg.edits_per_node)
+    if method == "td-ar":
+        from .baselines.csgnet import CSGNetSearcher, load_csgnet
+        from .solve import load_searcher
+
+        csgnet = CSGNetSearcher(domain, load_csgnet(domain, cfg.csgnet_checkpoint, cfg.device))
+        return td_runner(load_searcher(domain.name, cfg.checkpoint, cfg.device), "td", cfg.beam,
+                         cfg.edits_per_node, seeder=csgnet, n_seeds=cfg.ar_seeds)
     if method == "td-undo":
         return td_runner(load_undo_searcher(domain, cfg.undo_checkpoint, cfg.device), "td", cfg.beam,
                          cfg.edits_per_node)
@@ -160,8 +171,12 @@ def load_undo_searcher(domain: Domain, checkpoint: str | None, device: str):
     return load_searcher(domain.name, str(path), device)
 
 
-def td_runner(searcher, method: str, beam: int = 16, edits_per_node: int = 4) -> Runner:
-    """Tree diffusion as a bench method: ``td`` (value), ``td-novalue`` (log-prob), ``td-rollout`` (no search)."""
+def td_runner(searcher, method: str, beam: int = 16, edits_per_node: int = 4, seeder=None,
+              n_seeds: int = 8) -> Runner:
+    """Tree diffusion as a bench method: ``td`` (value), ``td-novalue`` (log-prob), ``td-rollout`` (no search);
+    with `seeder` (a CSGNetSearcher) the search starts from its first `n_seeds` programs."""
+    import itertools
+
     from .search import SearchConfig
 
     def run(target: np.ndarray, budget: int, seed: int) -> dict:
@@ -170,7 +185,11 @@ def td_runner(searcher, method: str, beam: int = 16, edits_per_node: int = 4) ->
         else:
             cfg = SearchConfig(budget=budget, beam=beam, edits_per_node=edits_per_node,
                                rank="logprob" if method == "td-novalue" else "value")
-            r = searcher.search(target, cfg, seed=seed)
+            init = None
+            if seeder is not None:
+                g = searcher.grammar
+                init = [g.parse(g.detokenize(t)) for t in itertools.islice(seeder.programs(target, seed), n_seeds)]
+            r = searcher.search(target, cfg, seed=seed, init=init)
         return {"program": r.program, "solved": r.solved, "score": r.score, "nodes_expanded": r.nodes_expanded,
                 "seconds": r.seconds}
 
@@ -473,9 +492,10 @@ def cmd_bench(args) -> int:
                       shard=parse_shard(args.shard), test_set=args.test_set, checkpoint=args.checkpoint,
                       csgnet_checkpoint=args.csgnet_checkpoint, repl_checkpoint=args.repl_checkpoint,
                       undo_checkpoint=args.undo_checkpoint,
-                      beam=args.beam, edits_per_node=args.edits_per_node, device=resolve_device(args.device))
-    if args.beam < 1 or args.edits_per_node < 1:
-        raise TreediffError("--beam and --edits-per-node must be positive")
+                      beam=args.beam, edits_per_node=args.edits_per_node, ar_seeds=args.ar_seeds,
+                      device=resolve_device(args.device))
+    if args.beam < 1 or args.edits_per_node < 1 or args.ar_seeds < 1:
+        raise TreediffError("--beam, --edits-per-node and --ar-seeds must be positive")
     summary = run_bench(cfg, progress=not args.quiet)
     _report(args, summary, Path(cfg.out))
     return 0
@@ -517,6 +537,7 @@ def add_bench_parser(sub) -> None:
                    help="td-undo's model (default: treediff/checkpoints/baselines/<domain>-undo.safetensors)")
     p.add_argument("--beam", type=int, default=16, help="tree-diffusion beam width")
     p.add_argument("--edits-per-node", type=int, default=4)
+    p.add_argument("--ar-seeds", type=int, default=8, help="td-ar: CSGNet programs that start the search")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print the summary as JSON instead of the table")

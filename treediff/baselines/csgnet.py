@@ -206,45 +206,52 @@ class CSGNetSearcher:
         self.temperature = temperature
         self.batch = batch
 
-    def search(self, target: np.ndarray, budget: int, seed: int = 0) -> BaselineResult:
-        t0 = time.time()
-        g, d = self.grammar, self.domain
+    def programs(self, target: np.ndarray, seed: int = 0, max_draws: int = 10_000):
+        """Distinct programs (token lists) in query order: greedy, beam best first, samples.
+
+        Stops after `max_draws` samples, since a collapsed model repeats itself forever.
+        """
         gen = torch.Generator().manual_seed(seed)
         image = torch.from_numpy(target.astype(np.float32)[None, None] if target.ndim == 2
                                  else target.astype(np.float32).transpose(2, 0, 1)[None])
         feat = self.model.encode(image)
+        seen: set[tuple] = set()
+
+        def fresh(tokens) -> bool:
+            if tokens is None or tuple(tokens) in seen:
+                return False
+            seen.add(tuple(tokens))
+            return True
+
+        greedy = sample_sequences(self.model, feat, self.constraint, 1, gen, greedy=True)[0]
+        if fresh(greedy):
+            yield greedy
+        if self.beam > 1:
+            for tokens, _ in beam_search(self.model, feat, self.constraint, self.beam):
+                if fresh(tokens):
+                    yield tokens
+        draws = 0
+        while draws < max_draws:
+            for tokens in sample_sequences(self.model, feat, self.constraint, self.batch, gen, self.temperature):
+                draws += 1
+                if fresh(tokens):
+                    yield tokens
+
+    def search(self, target: np.ndarray, budget: int, seed: int = 0) -> BaselineResult:
+        t0 = time.time()
+        g, d = self.grammar, self.domain
         seen: set[str] = set()
         best = BaselineResult("", False, -math.inf, 0, 0.0)
-
-        def check(tokens) -> bool:
-            nonlocal best
-            if tokens is None:
-                return False
+        for tokens in self.programs(target, seed, max_draws=5 * budget):
             text = g.detokenize(tokens)
             if text in seen:
-                return False
+                continue
             seen.add(text)
             solved, score = d.goal(target, d.render(g.parse(text), target.shape[0]))
             if score > best.score or solved:
                 best = BaselineResult(text, bool(solved), float(score), 0, 0.0)
-            return solved
-
-        def stop() -> bool:
-            return best.solved or len(seen) >= budget
-
-        check(sample_sequences(self.model, feat, self.constraint, 1, gen, greedy=True)[0])
-        if not stop() and self.beam > 1:
-            for tokens, _ in beam_search(self.model, feat, self.constraint, self.beam):
-                check(tokens)
-                if stop():
-                    break
-        draws = 0
-        while not stop() and draws < 5 * budget:  # a collapsed model repeats itself: stop drawing
-            for tokens in sample_sequences(self.model, feat, self.constraint, self.batch, gen, self.temperature):
-                draws += 1
-                check(tokens)
-                if stop():
-                    break
+            if best.solved or len(seen) >= budget:
+                break
         best.nodes_expanded = len(seen)
         best.seconds = time.time() - t0
         return best
