@@ -145,3 +145,34 @@ def test_repl_training_batches_and_search():
     assert bool(allowed.gather(2, targets.unsqueeze(-1)).squeeze(-1)[valid].all())
     searcher = REPLSearcher(CSG, tiny(in_channels=3, max_tokens=24), batch=4)
     check_budget_prefix(lambda b: searcher.search(target_image(), b, seed=4))
+
+
+def test_killed_baseline_training_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    """A run killed after its last state save and resumed ends with the weights of an unbroken run."""
+    from safetensors.torch import load_file
+
+    from treediff.baselines import csgnet as csgnet_module
+
+    kw = dict(batch_size=4, hidden=16, image_features=16, log_every=1, quiet=True, save_every=2)
+    csgnet_module.train_csgnet("csg2d", str(tmp_path / "whole"), 6, **kw)
+    calls = {"n": 0}
+    original = csgnet_module.ProgramBatches.__call__
+
+    def dies_at_step_5(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt  # stands in for SIGKILL: nothing after the step-4 save survives
+        return original(self, *args)
+
+    monkeypatch.setattr(csgnet_module.ProgramBatches, "__call__", dies_at_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        csgnet_module.train_csgnet("csg2d", str(tmp_path / "broken"), 6, **kw)
+    assert csgnet_module.state_path_for(tmp_path / "broken").exists()
+    monkeypatch.setattr(csgnet_module.ProgramBatches, "__call__", original)
+    result = csgnet_module.train_csgnet("csg2d", str(tmp_path / "broken"), 6, resume=True, **kw)
+    assert result["steps"] == 6 and not csgnet_module.state_path_for(tmp_path / "broken").exists()
+    whole, resumed = load_file(str(tmp_path / "whole.safetensors")), load_file(str(tmp_path / "broken.safetensors"))
+    for name, tensor in whole.items():
+        assert torch.equal(tensor, resumed[name]), name
+    with pytest.raises(TreediffError, match="--resume: no training state"):
+        csgnet_module.train_csgnet("csg2d", str(tmp_path / "never"), 6, resume=True, **kw)

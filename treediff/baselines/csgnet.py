@@ -315,18 +315,34 @@ class ProgramBatches:
 
 
 def fit(model: nn.Module, batches, steps: int, lr: float, log_every: int, log=None,
-        max_seconds: float | None = None) -> list[dict]:
+        max_seconds: float | None = None, state_path: Path | None = None, save_every: int = 500,
+        rng: random.Random | None = None) -> list[dict]:
     """Adam with linear warm-up and cosine decay; `batches()` returns (images, inputs, targets, allowed, valid).
 
     Stops early after `max_seconds` of training (a CPU-time budget), logging the last step.
+    With `state_path`, every `save_every` steps the weights, optimiser, schedule, history and
+    the data generator `rng` are saved there atomically, and a run that finds the file
+    continues from it, so a killed run loses at most `save_every` steps.
     """
+    from ..checkpoint import load_training_state, save_training_state
+
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     warmup = max(1, min(200, steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0)))))
     history, running, t0 = [], [], time.time()
+    first = 1
+    if state_path is not None and state_path.exists():
+        state = load_training_state(state_path)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        history, first = list(state["history"]), int(state["step"]) + 1
+        if rng is not None:
+            rng.setstate(_as_tuple(state["rng"]))
+        t0 -= history[-1]["seconds"] if history else 0.0
     model.train()
-    for step in range(1, steps + 1):
+    for step in range(first, steps + 1):
         images, inputs, targets, allowed, valid = batches()
         loss = masked_loss(model(images, inputs), targets, allowed, valid)
         opt.zero_grad(set_to_none=True)
@@ -342,15 +358,31 @@ def fit(model: nn.Module, batches, steps: int, lr: float, log_every: int, log=No
             running = []
             if log:
                 log(row)
+        if state_path is not None and step % save_every == 0 and step < steps:
+            save_training_state(state_path, {
+                "step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "history": history, "rng": rng.getstate() if rng else None})
         if out_of_time:
             break
     model.eval()
     return history
 
 
+def _as_tuple(state):
+    """random.Random state back from a saved (list-ified) one."""
+    return tuple(_as_tuple(x) for x in state) if isinstance(state, (list, tuple)) else state
+
+
+def state_path_for(out: str | Path) -> Path:
+    """Where a baseline's training state lives while it trains: beside the checkpoint stem."""
+    from ..checkpoint import checkpoint_paths
+
+    return checkpoint_paths(out)[0].with_suffix(".train_state.pt")
+
+
 def train_csgnet(domain_name: str, out: str, steps: int, batch_size: int = 32, lr: float = 1e-3, seed: int = 0,
                  hidden: int = 256, image_features: int = 128, log_every: int = 50, quiet: bool = False,
-                 max_seconds: float | None = None) -> dict:
+                 max_seconds: float | None = None, resume: bool = False, save_every: int = 500) -> dict:
     """Train CSGNet on random programs and write `out`.safetensors + `out`.json."""
     domain = get_domain(domain_name)
     torch.manual_seed(seed)
@@ -360,12 +392,26 @@ def train_csgnet(domain_name: str, out: str, steps: int, batch_size: int = 32, l
     model = CSGNet(config)
     data = ProgramBatches(domain, config.image_size)
     log = None if quiet else (lambda row: print(json.dumps(row), file=sys.stderr, flush=True))
-    history = fit(model, lambda: data(rng, batch_size, config.max_tokens), steps, lr, log_every, log, max_seconds)
+    state = prepare_state(out, resume)
+    history = fit(model, lambda: data(rng, batch_size, config.max_tokens), steps, lr, log_every, log, max_seconds,
+                  state, save_every, rng)
     save_baseline(out, model, kind="csgnet", domain=domain.name, grammar_hash=domain.grammar.hash,
                   extra={"train": {"steps": history[-1]["step"], "batch_size": batch_size, "lr": lr, "seed": seed,
                                    "history": history}})
+    state.unlink(missing_ok=True)
     return {"out": str(out), "steps": history[-1]["step"], "first_loss": history[0]["loss"],
             "final_loss": history[-1]["loss"]}
+
+
+def prepare_state(out: str | Path, resume: bool) -> Path:
+    """The training-state file for `out`: kept for --resume, otherwise a stale one is removed."""
+    state = state_path_for(out)
+    if resume and not state.exists():
+        raise TreediffError(f"--resume: no training state at {state} (the run finished or never saved one)")
+    if not resume:
+        state.unlink(missing_ok=True)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    return state
 
 
 def train_main(argv: list[str] | None, kind: str, train_fn) -> int:
@@ -384,6 +430,8 @@ def train_main(argv: list[str] | None, kind: str, train_fn) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--max-minutes", type=float, help="stop (and save) after this much training time")
+    p.add_argument("--save-every", type=int, default=500, help="steps between training-state saves")
+    p.add_argument("--resume", action="store_true", help="continue a killed run from its saved training state")
     p.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -392,7 +440,8 @@ def train_main(argv: list[str] | None, kind: str, train_fn) -> int:
         torch.set_num_threads(max(1, args.threads))
         result = train_fn(args.domain, args.out, args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                           hidden=args.hidden, image_features=args.image_features, log_every=args.log_every,
-                          quiet=args.quiet, max_seconds=60 * args.max_minutes if args.max_minutes else None)
+                          quiet=args.quiet, max_seconds=60 * args.max_minutes if args.max_minutes else None,
+                          resume=args.resume, save_every=max(1, args.save_every))
     except TreediffError as err:
         print(f"treediff: {err}", file=sys.stderr)
         return err.exit_code

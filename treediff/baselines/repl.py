@@ -32,8 +32,8 @@ from ..errors import TreediffError
 from ..grammar import Grammar, Node
 from ..sampler import Sampler
 from . import BaselineResult, load_baseline, save_baseline
-from .csgnet import (CSGNet, CSGNetConfig, _image_tensor, fit, sample_sequences, sequence_batch, teacher_masks,
-                     train_main)
+from .csgnet import (CSGNet, CSGNetConfig, _image_tensor, fit, prepare_state, sample_sequences, sequence_batch,
+                     teacher_masks, train_main)
 
 
 class ShapeList:
@@ -227,7 +227,7 @@ class NextShapeBatches:
 
 def train_repl(domain_name: str, out: str, steps: int, batch_size: int = 32, lr: float = 1e-3, seed: int = 0,
                hidden: int = 256, image_features: int = 128, log_every: int = 50, quiet: bool = False,
-               max_seconds: float | None = None) -> dict:
+               max_seconds: float | None = None, resume: bool = False, save_every: int = 500) -> dict:
     """Train the REPL Flow next-shape network and write `out`.safetensors + `out`.json."""
     import json
 
@@ -239,10 +239,13 @@ def train_repl(domain_name: str, out: str, steps: int, batch_size: int = 32, lr:
     model = CSGNet(config)
     data = NextShapeBatches(domain, config.image_size)
     log = None if quiet else (lambda row: print(json.dumps(row), file=sys.stderr, flush=True))
-    history = fit(model, lambda: data(rng, batch_size), steps, lr, log_every, log, max_seconds)
+    state = prepare_state(out, resume)
+    history = fit(model, lambda: data(rng, batch_size), steps, lr, log_every, log, max_seconds, state, save_every,
+                  rng)
     save_baseline(out, model, kind="repl", domain=domain.name, grammar_hash=domain.grammar.hash,
                   extra={"train": {"steps": history[-1]["step"], "batch_size": batch_size, "lr": lr, "seed": seed,
                                    "history": history}})
+    state.unlink(missing_ok=True)
     return {"out": str(out), "steps": history[-1]["step"], "first_loss": history[0]["loss"],
             "final_loss": history[-1]["loss"]}
 
