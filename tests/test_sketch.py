@@ -227,3 +227,26 @@ def test_sketch_search_keeps_improving_after_the_goal_is_met(csg):
     assert result.nodes_expanded == 40 and result.solved and result.score > first_score
     exact = Searcher(csg, model).search(csg.render(right, 64), cfg, seed=0, init=[right])
     assert exact.solved and exact.nodes_expanded == 1
+
+
+def test_solve_command_on_a_drawing(tmp_path, csg, capsys):
+    """`treediff solve drawing.png` notices the outline drawing, switches to the shipped sketch
+    model, spends its budget and writes the comparison; `--sketch` says so explicitly."""
+    import json
+
+    from treediff.cli import main
+
+    drawing = _sketch(csg, PROGRAMS[0], seed=3, size=256)
+    path = tmp_path / "drawing.png"
+    Image.fromarray(((1.0 - drawing) * 255).astype(np.uint8)).save(path)  # dark pen on white paper
+    for flags in ([], ["--sketch"]):
+        out = tmp_path / f"out{len(flags)}"
+        code = main(["solve", str(path), "--budget", "12", "--json", "--quiet", "--out", str(out), *flags])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        report = json.loads(captured.out)
+        assert report["domain"] == SKETCH_DOMAIN and report["score_measure"] == "outline-chamfer"
+        assert report["nodes_expanded"] == 12  # no early stop in sketch mode
+        assert csg.grammar.check(report["program"])
+        assert (out / "compare.png").exists() and (out / "program.txt").read_text().strip() == report["program"]
+        assert ("switching to sketch mode" in captured.err) == (not flags)

@@ -111,6 +111,8 @@ def cmd_solve(args) -> int:
     init = None
     if args.init:
         init = [domain.grammar.parse(args.init)]
+    if args.budget is None:  # sketch search always spends its budget (no exact goal), so a smaller one
+        args.budget = SKETCH_BUDGET if not domain.stop_at_goal else DEFAULT_BUDGET
     if args.budget < 1 or args.beam < 1:
         raise TreediffError("--budget and --beam must be positive")
     cfg = SearchConfig(budget=args.budget, beam=args.beam, edits_per_node=args.edits_per_node)
@@ -135,12 +137,18 @@ def cmd_solve(args) -> int:
     return 0
 
 
+DEFAULT_BUDGET = 2000
+SKETCH_BUDGET = 1000
+
+
 def add_solve_parser(sub) -> None:
     p = sub.add_parser("solve", help="find a program that draws the given image")
     p.add_argument("image", help="PNG or JPEG; any size, colour or greyscale, dark-on-light or light-on-dark")
     p.add_argument("--domain", help="domain (default: the checkpoint's, else csg2d)")
     p.add_argument("--checkpoint", help="model checkpoint (default: the shipped model for the domain)")
-    p.add_argument("--budget", type=int, default=2000, help="distinct programs to render and check")
+    p.add_argument("--budget", type=int, default=None,
+                   help=f"distinct programs to render and check (default {DEFAULT_BUDGET}; {SKETCH_BUDGET} for sketches, "
+                        "whose search always spends all of it)")
     p.add_argument("--beam", type=int, default=16)
     p.add_argument("--edits-per-node", type=int, default=4)
     p.add_argument("--sketch", action=argparse.BooleanOptionalAction, default=None,
