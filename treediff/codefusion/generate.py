@@ -110,6 +110,19 @@ def topk(model, kind, tok, utterances, k=5, seed=0, steps=10, decode="dh", ar_me
     if kind == "diffusion":
         ranked = diffusion_topk(model, tok, utterances, k=k, steps=steps, seed=seed, decode=decode, device=device,
                                 rank=rank)
+        # A confident model gives the same program from most noise seeds: draw more seeds
+        # (a few rounds at most) for the utterances that have fewer than k distinct ones.
+        for round_ in range(1, 4):
+            short = [i for i, r in enumerate(ranked) if len(r) < k]
+            if not short:
+                break
+            more = diffusion_topk(model, tok, [utterances[i] for i in short], k=k, steps=steps,
+                                  seed=seed + 7919 * round_, oversample=8, decode=decode, device=device, rank=rank)
+            for i, extra in zip(short, more):
+                merged = dict(ranked[i])
+                for code, score in extra:
+                    merged[code] = max(score, merged.get(code, score))
+                ranked[i] = sorted(merged.items(), key=lambda c: -c[1])[:k]
     else:
         ranked = ar_topk(model, tok, utterances, k=k, method=ar_method, seed=seed, device=device)
     if literals is None:
