@@ -24,7 +24,8 @@ from tqdm import tqdm
 from treediff.checkpoint import default_checkpoint, read_metadata
 from treediff.noise import NoiseConfig
 from treediff.search import SearchConfig
-from treediff.solve import load_searcher
+from treediff.seeding import shipped_seeder
+from treediff.solve import AR_SEEDS, load_searcher
 from treediff.testsets import load_test_set
 from treediff.train import evaluate, evaluation_batches, token_loss_by_terminal
 
@@ -40,6 +41,9 @@ def main() -> None:
     parser.add_argument("--budgets", default="100,500,2000")
     parser.add_argument("--beam", type=int, default=16)
     parser.add_argument("--mode", choices=["search", "rollout"], default="search")
+    parser.add_argument("--ar-seeds", type=int, default=AR_SEEDS,
+                        help="start each search from this many programs of the shipped autoregressive model, "
+                             "as `treediff solve` does (0 = random start programs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", action="store_true")
@@ -59,6 +63,7 @@ def main() -> None:
     one_step = evaluate(searcher.model, held_out, "cpu")
     token_loss = token_loss_by_terminal(searcher.model, held_out, domain.grammar)
 
+    seeder = shipped_seeder(domain) if args.ar_seeds > 0 and args.mode == "search" else None
     records = []
     started = time.time()
     for i, text in enumerate(tqdm(programs, desc=f"solve {domain.name}", file=sys.stderr)):
@@ -66,13 +71,19 @@ def main() -> None:
         if args.mode == "rollout":
             result = searcher.rollout(target, max(budgets), seed=args.seed + i)
         else:
-            result = searcher.search(target, SearchConfig(budget=max(budgets), beam=args.beam), seed=args.seed + i)
+            t0 = time.time()
+            init = seeder.seeds(target, args.ar_seeds, args.seed + i) if seeder else None
+            seeding_seconds = time.time() - t0
+            result = searcher.search(target, SearchConfig(budget=max(budgets), beam=args.beam), seed=args.seed + i,
+                                     init=init)
+            result.seconds += seeding_seconds
         records.append({"target": text, "solved": result.solved, "nodes": result.nodes_expanded,
                         "seconds": result.seconds, "score": result.score, "program": result.program})
     solved_times = [r["seconds"] for r in records if r["solved"]]
     summary = {
         "domain": domain.name,
         "mode": args.mode,
+        "start": "autoregressive" if seeder else "random",
         "n": len(records),
         **{f"solved_pct_at_{b}": round(100.0 * sum(r["solved"] and r["nodes"] <= b for r in records) / len(records), 1)
            for b in budgets},

@@ -205,6 +205,7 @@ def test_td_ar_starts_from_the_autoregressive_programs():
     import itertools
 
     from treediff.baselines.csgnet import CSGNet, CSGNetConfig, CSGNetSearcher
+    from treediff.seeding import ARSeeder
 
     torch.manual_seed(0)
     g = CSG.grammar
@@ -214,7 +215,7 @@ def test_td_ar_starts_from_the_autoregressive_programs():
     seeds = [g.detokenize(t) for t in itertools.islice(csgnet.programs(target, seed=0), 3)]
     assert len(set(seeds)) == 3 and all(g.check(s) for s in seeds)
     searcher = tiny_searcher()
-    run = td_runner(searcher, "td", beam=2, edits_per_node=2, seeder=csgnet, n_seeds=3)
+    run = td_runner(searcher, "td", beam=2, edits_per_node=2, seeder=ARSeeder(CSG, csgnet), n_seeds=3)
     result = run(target, 3, 0)  # a budget of 3 nodes: exactly the three seeds are checked
     assert result["nodes_expanded"] == 3
     best = max(seeds, key=lambda s: CSG.goal(target, CSG.render(g.parse(s), 64))[1])

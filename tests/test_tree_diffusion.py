@@ -221,6 +221,36 @@ def test_solve_cli_outputs(tiny_checkpoint, tmp_path, capsys):
     assert "does not parse" in capsys.readouterr().err
 
 
+
+def test_solve_starts_from_the_shipped_autoregressive_programs(tiny_checkpoint, tmp_path, capsys):
+    """By default a CSG2D search starts from the shipped CSGNet's first programs; with a budget
+    of exactly that many, the answer is the best of them. --ar-seeds 0 starts at random."""
+    from treediff.domains import get_domain
+    from treediff.images import load_image
+    from treediff.seeding import shipped_seeder
+
+    csg = get_domain("csg2d")
+    img = tmp_path / "target.png"
+    assert main(["render", "(+ (Circle 5 8 8) (Quad A A 4 3 H))", "-o", str(img)]) == 0
+    seeder = shipped_seeder(csg)
+    assert seeder is not None  # the shipped CSGNet fits the shipped CSG2D grammar
+    target = load_image(str(img), csg.channels, 64)
+    seeds = [csg.grammar.unparse(n) for n in seeder.seeds(target, 3, seed=4)]
+    assert len(set(seeds)) == 3
+    best = max(seeds, key=lambda s: csg.goal(target, csg.render(csg.grammar.parse(s), 64))[1])
+    capsys.readouterr()
+    args = ["solve", str(img), "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "o"), "--json",
+            "--quiet", "--seed", "4", "--budget", "3"]
+    assert main(args + ["--ar-seeds", "3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["start"] == "autoregressive" and report["nodes_expanded"] == 3
+    assert report["program"] == best
+    assert main(args + ["--ar-seeds", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["start"] == "random"
+    # No autoregressive model for TinySVG: its search starts at random, without complaint.
+    assert shipped_seeder(get_domain("tinysvg")) is None
+    assert main(args + ["--ar-seeds", "-1"]) == 2
+
 def _one_error_line(capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1, err

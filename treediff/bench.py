@@ -131,12 +131,12 @@ def make_runner(method: str, domain: Domain, cfg: BenchConfig) -> Runner:
         searcher = load_searcher(domain.name, cfg.checkpoint, cfg.device)
         return td_runner(searcher, method, cfg.beam, cfg.edits_per_node)
     if method == "td-ar":
-        from .baselines.csgnet import CSGNetSearcher, load_csgnet
+        from .seeding import load_seeder
         from .solve import load_searcher
 
-        csgnet = CSGNetSearcher(domain, load_csgnet(domain, cfg.csgnet_checkpoint, cfg.device))
         return td_runner(load_searcher(domain.name, cfg.checkpoint, cfg.device), "td", cfg.beam,
-                         cfg.edits_per_node, seeder=csgnet, n_seeds=cfg.ar_seeds)
+                         cfg.edits_per_node, seeder=load_seeder(domain, cfg.csgnet_checkpoint, cfg.device),
+                         n_seeds=cfg.ar_seeds)
     if method == "td-undo":
         return td_runner(load_undo_searcher(domain, cfg.undo_checkpoint, cfg.device), "td", cfg.beam,
                          cfg.edits_per_node)
@@ -174,9 +174,7 @@ def load_undo_searcher(domain: Domain, checkpoint: str | None, device: str):
 def td_runner(searcher, method: str, beam: int = 16, edits_per_node: int = 4, seeder=None,
               n_seeds: int = 8) -> Runner:
     """Tree diffusion as a bench method: ``td`` (value), ``td-novalue`` (log-prob), ``td-rollout`` (no search);
-    with `seeder` (a CSGNetSearcher) the search starts from its first `n_seeds` programs."""
-    import itertools
-
+    with `seeder` (a seeding.ARSeeder) the search starts from its first `n_seeds` programs."""
     from .search import SearchConfig
 
     def run(target: np.ndarray, budget: int, seed: int) -> dict:
@@ -185,11 +183,11 @@ def td_runner(searcher, method: str, beam: int = 16, edits_per_node: int = 4, se
         else:
             cfg = SearchConfig(budget=budget, beam=beam, edits_per_node=edits_per_node,
                                rank="logprob" if method == "td-novalue" else "value")
-            init = None
-            if seeder is not None:
-                g = searcher.grammar
-                init = [g.parse(g.detokenize(t)) for t in itertools.islice(seeder.programs(target, seed), n_seeds)]
+            t0 = time.time()
+            init = seeder.seeds(target, n_seeds, seed) if seeder is not None else None
+            seeding_seconds = time.time() - t0
             r = searcher.search(target, cfg, seed=seed, init=init)
+            r.seconds += seeding_seconds
         return {"program": r.program, "solved": r.solved, "score": r.score, "nodes_expanded": r.nodes_expanded,
                 "seconds": r.seconds}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -108,25 +109,33 @@ def cmd_solve(args) -> int:
         target = load_sketch(args.image, searcher.image_size, frame=args.sketch_frame)
     else:
         target = load_image(args.image, domain.channels, searcher.image_size)
-    init = None
-    if args.init:
-        init = [domain.grammar.parse(args.init)]
     if args.budget is None:  # sketch search always spends its budget (no exact goal), so a smaller one
         args.budget = SKETCH_BUDGET if not domain.stop_at_goal else DEFAULT_BUDGET
     if args.budget < 1 or args.beam < 1:
         raise TreediffError("--budget and --beam must be positive")
+    if args.ar_seeds < 0:
+        raise TreediffError("--ar-seeds must be 0 or more")
+    init, start, seeding_seconds = None, "random", 0.0
+    if args.init:
+        init, start = [domain.grammar.parse(args.init)], "init"
+    elif args.ar_seeds > 0 and not args.rollout:
+        t0 = time.time()
+        init = ar_seed_programs(domain, target, args.ar_seeds, args.seed, device)
+        seeding_seconds = time.time() - t0  # part of the answer's cost, so reported in its time
+        start = "autoregressive" if init else "random"
     cfg = SearchConfig(budget=args.budget, beam=args.beam, edits_per_node=args.edits_per_node)
     with tqdm(total=args.budget, desc="search", unit="node", file=sys.stderr, disable=args.quiet) as bar:
         if args.rollout:
             result = searcher.rollout(target, args.budget, seed=args.seed, init=init, progress=bar)
         else:
             result = searcher.search(target, cfg, seed=args.seed, init=init, progress=bar)
+    result.seconds += seeding_seconds
     out_dir = Path(args.out) if args.out else Path("treediff-out") / Path(args.image).stem
     write_outputs(out_dir, searcher, target, result, args.trace)
     report = {"program": result.program, "solved": result.solved, "score": round(result.score, 4),
               "nodes_expanded": result.nodes_expanded, "seconds": round(result.seconds, 2),
               "domain": domain.name, "score_measure": getattr(domain, "score_measure", "iou"),
-              "out": str(out_dir)}
+              "start": start, "out": str(out_dir)}
     if args.json:
         print(json.dumps(report))
     else:
@@ -139,6 +148,19 @@ def cmd_solve(args) -> int:
 
 DEFAULT_BUDGET = 2000
 SKETCH_BUDGET = 1000
+AR_SEEDS = 8
+
+
+def ar_seed_programs(domain, target: np.ndarray, n: int, seed: int, device: str = "cpu"):
+    """The first `n` programs of the shipped autoregressive model for this domain, to start the
+    search from (see `seeding`); None (random starts) when no such model fits the domain."""
+    from .seeding import shipped_seeder
+
+    seeder = shipped_seeder(domain, device)
+    if seeder is None:
+        return None
+    seeds = seeder.seeds(target, n, seed)
+    return seeds or None
 
 
 def add_solve_parser(sub) -> None:
@@ -156,6 +178,9 @@ def add_solve_parser(sub) -> None:
     p.add_argument("--sketch-frame", choices=["bbox", "canvas"], default="bbox",
                    help="sketch mode: crop to the drawing (bbox) or take the whole picture as the canvas")
     p.add_argument("--init", help="start from this program and repair it toward the image")
+    p.add_argument("--ar-seeds", type=int, default=AR_SEEDS,
+                   help="start from this many programs of the shipped autoregressive model (CSGNet) when the "
+                        "domain has one; they count against the budget (0 = random start programs)")
     p.add_argument("--rollout", action="store_true", help="no search: follow the policy's greedy edits")
     p.add_argument("--out", help="output folder (default: ./treediff-out/<image name>/)")
     p.add_argument("--trace", action="store_true", help="also write trace.gif of the best program improving")
