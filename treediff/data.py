@@ -46,6 +46,7 @@ class Example:
     replacement_out: list[int]
     allowed: np.ndarray  # (len(replacement_out), V)
     steps_left: float
+    edit_sites_ok: list[int] | None = None  # every site a correct next edit may start at (None: edit_site only)
 
 
 class ProgramState:
@@ -136,8 +137,12 @@ class ExampleGenerator:
         state = ProgramState(g, current)
         index = next(i for i, s in enumerate(state.sites) if s.path == edit.site.path)
         rep_in, rep_out, allowed = replacement_targets(g, self.decoder, edit)
+        ok = [index]
+        if self.targets == "reverse":  # any difference may be fixed first; "undo" names one edit
+            paths = self.mutator.next_edit_paths(current, clean)
+            ok = [i for i, s in enumerate(state.sites) if s.path in paths]
         return Example(self.target_image(clean, rng, clean_image), self.render(current), state.tokens, state.sites, index,
-                       rep_in, rep_out, allowed, float(len(path) - step))
+                       rep_in, rep_out, allowed, float(len(path) - step), ok)
 
 
 def ordinal_soft_targets(grammar: Grammar, smoothing: float, width: float = 1.0) -> np.ndarray:
@@ -179,6 +184,7 @@ def collate(examples: list[Example], grammar: Grammar, soft_targets: np.ndarray 
     site_end = np.ones((B, M), dtype=np.int64)
     kinds = np.zeros((B, M), dtype=np.int64)
     site_valid = np.zeros((B, M), dtype=bool)
+    site_ok = np.zeros((B, M), dtype=bool)
     rep_in = np.zeros((B, R), dtype=np.int64)
     rep_out = np.zeros((B, R + 1), dtype=np.int64)
     rep_valid = np.zeros((B, R + 1), dtype=bool)
@@ -189,6 +195,7 @@ def collate(examples: list[Example], grammar: Grammar, soft_targets: np.ndarray 
             site_start[b, m], site_end[b, m] = s.start, s.end
             kinds[b, m] = site_kind(grammar, s)
         site_valid[b, :len(e.sites)] = True
+        site_ok[b, e.edit_sites_ok if e.edit_sites_ok is not None else [e.edit_site]] = True
         rep_in[b, :len(e.replacement_in)] = e.replacement_in
         n = len(e.replacement_out)
         rep_out[b, :n] = e.replacement_out
@@ -203,6 +210,7 @@ def collate(examples: list[Example], grammar: Grammar, soft_targets: np.ndarray 
         "site_kind": torch.from_numpy(kinds),
         "site_valid": torch.from_numpy(site_valid),
         "edit_site": torch.tensor([e.edit_site for e in examples], dtype=torch.long),
+        "edit_site_ok": torch.from_numpy(site_ok),
         "replacement_in": torch.from_numpy(rep_in),
         "replacement_out": torch.from_numpy(rep_out),
         "replacement_valid": torch.from_numpy(rep_valid),

@@ -254,7 +254,13 @@ class TreeDiffusionModel(nn.Module):
         """Training losses for a collated batch (see `data.collate`)."""
         out = self.heads(batch["target"], batch["current"], batch["tokens"], batch["site_start"],
                          batch["site_end"], batch["site_kind"], batch["site_valid"])
-        pointer_loss = F.cross_entropy(out["pointer_logits"], batch["edit_site"])
+        logits_ptr = out["pointer_logits"]
+        site_ok = batch.get("edit_site_ok")
+        if site_ok is None:  # only the canonical site is known
+            site_ok = F.one_hot(batch["edit_site"], logits_ptr.shape[1]).bool()
+        # -log P(pointer lands on ANY site where a correct next edit starts): the reverse path
+        # fixes differences leftmost first, but another order is as short (noise.next_edit_paths).
+        pointer_loss = (torch.logsumexp(logits_ptr, -1) - torch.logsumexp(logits_ptr.masked_fill(~site_ok, NEG_INF), -1)).mean()
         chosen = out["sites"][torch.arange(out["sites"].shape[0]), batch["edit_site"]]
         logits = self.decode(out["memory"], out["memory_pad"], chosen, batch["replacement_in"])
         logits = logits.masked_fill(~batch["replacement_allowed"], NEG_INF)
@@ -267,8 +273,9 @@ class TreeDiffusionModel(nn.Module):
         value_loss = F.smooth_l1_loss(out["value"], batch["steps_left"])
         loss = pointer_loss + objective + 0.5 * value_loss
         with torch.no_grad():
-            pointer_acc = (out["pointer_logits"].argmax(-1) == batch["edit_site"]).float().mean()
+            pointed = logits_ptr.argmax(-1)
+            pointer_acc = site_ok.gather(1, pointed.unsqueeze(1)).squeeze(1).float().mean()
             token_ok = (logits.argmax(-1) == batch["replacement_out"]) | ~valid
-            edit_acc = ((out["pointer_logits"].argmax(-1) == batch["edit_site"]) & token_ok.all(-1)).float().mean()
+            edit_acc = ((pointed == batch["edit_site"]) & token_ok.all(-1)).float().mean()
         return {"loss": loss, "pointer_loss": pointer_loss.detach(), "token_loss": token_loss.detach(),
                 "value_loss": value_loss.detach(), "pointer_acc": pointer_acc, "edit_acc": edit_acc}

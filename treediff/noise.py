@@ -170,6 +170,36 @@ class Mutator:
             target = self.skeleton(target, self.config.sigma)
         return Edit(site, target)
 
+    def next_edit_paths(self, current: Node, clean: Node) -> set[tuple[int, ...]]:
+        """Paths of every site where a reverse-path edit could start (empty if equal).
+
+        `next_edit` fixes the FIRST difference in pre-order, but fixing any other one first
+        is just as right: the differences are in disjoint subtrees, so the same edits in
+        another order reach the clean program in as many steps. Training the pointer on the
+        whole set (see `data.collate`'s ``edit_site_ok``) stops it being punished for a
+        correct site that merely is not the leftmost. The walk is `next_edit`'s, branching
+        into every differing child instead of the first.
+        """
+        g = self.grammar
+        site_paths = {s.path for s in g.sites(current)}
+        found: set[tuple[int, ...]] = set()
+
+        def walk(a, b, path):
+            if a == b:
+                return
+            if not (type(a) is int or a.alt != b.alt or len(a.children) != len(b.children)):
+                differing = [i for i, (x, y) in enumerate(zip(a.children, b.children)) if x != y]
+                if not (len(differing) > 1 and b.prims <= self.config.sigma):
+                    for i in differing:
+                        walk(a.children[i], b.children[i], path + (i,))
+                    return
+            while path not in site_paths:
+                path = path[:-1]
+            found.add(path)
+
+        walk(current, clean, ())
+        return found
+
     def skeleton(self, node: Node, budget: int) -> Node:
         """`node` cut down to at most `budget` primitives, keeping its top-level structure.
 
