@@ -65,6 +65,27 @@ def test_several_differences_in_a_small_subtree_are_fixed_at_once(csg):
     assert len(path) == 1 and path[0].site.path == () and path[0].new == clean
 
 
+def test_every_independent_difference_is_a_correct_first_edit(csg):
+    """Two wrong shapes far apart: fixing either first is right, and each site found there
+    differs from the clean program, with the leftmost (the reverse path's) among them."""
+    mutator = Mutator(csg, NoiseConfig(sigma=1))
+    clean = csg.parse("(+ (- (Circle 1 2 3) (Circle 4 4 4)) (+ (Quad 4 5 6 7 H) (Circle 8 8 8)))")
+    noisy = csg.parse("(+ (- (Circle 1 2 9) (Circle 4 4 4)) (+ (Quad 4 5 6 7 H) (Circle 8 8 1)))")
+    paths = mutator.next_edit_paths(noisy, clean)
+    assert len(paths) == 2
+    assert mutator.next_edit(noisy, clean).site.path in paths
+    for path in paths:
+        assert csg.get(noisy, path) != csg.get(clean, path)
+    assert mutator.next_edit_paths(clean, clean) == set()
+    rng = random.Random(3)
+    sampler = Sampler(csg)
+    for _ in range(200):  # the canonical site is always in the set
+        c = sampler.sample_program(rng, 2, 8)
+        n = mutator.add_noise(rng, c)
+        if n != c:
+            assert mutator.next_edit(n, c).site.path in mutator.next_edit_paths(n, c)
+
+
 def test_big_differences_are_approached_through_small_skeletons(csg):
     mutator = Mutator(csg, NoiseConfig(sigma=2))
     clean = csg.parse("(- (+ (Circle 4 8 8) (Quad 3 3 2 2 H)) (+ (Circle 1 9 9) (- (Quad 9 4 2 6 G) "

@@ -137,6 +137,24 @@ def test_model_learns_a_fixed_batch():
     assert float(model(batch)["loss"]) < 0.6 * first
 
 
+def test_pointer_is_not_punished_for_another_correct_site():
+    """The pointer loss is -log P(any correct site): with more correct sites it is lower, and
+    a batch that lists only the canonical site gives plain cross-entropy."""
+    d = get_domain("csg2d")
+    gen = ExampleGenerator(d)
+    examples = [gen.example(random.Random(i)) for i in range(32)]
+    assert any(len(e.edit_sites_ok) > 1 for e in examples)
+    assert all(e.edit_site in e.edit_sites_ok for e in examples)
+    model = tiny_model("csg2d").eval()
+    with torch.no_grad():
+        wide = model(collate(examples, d.grammar))
+        for e in examples:
+            e.edit_sites_ok = None
+        narrow = model(collate(examples, d.grammar))
+    assert float(wide["pointer_loss"]) < float(narrow["pointer_loss"])
+    assert float(wide["pointer_acc"]) >= float(narrow["pointer_acc"])
+
+
 def test_checkpoint_roundtrip_and_grammar_check(tmp_path):
     model = tiny_model("csg2d")
     g = get_domain("csg2d").grammar
