@@ -107,6 +107,8 @@ def main() -> int:
     parser.add_argument("--frame", choices=["canvas", "bbox"], default="canvas")
     parser.add_argument("--variants", default="drawn,photo", help="comma-separated: drawn, photo")
     parser.add_argument("--shard", default="0/1", help="i/N: run problems i, i+N, ... (merge the JSON lines)")
+    parser.add_argument("--complexity-penalty", type=float,
+                        help="score units per primitive the search subtracts (default: the domain's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--records", action="store_true", help="also print one JSON line per problem")
@@ -122,6 +124,8 @@ def main() -> int:
     if not set(variants) <= {"drawn", "photo"}:
         raise TreediffError(f"unknown variants {variants}; choices: drawn, photo")
     domain = register_sketch_domain()
+    if args.complexity_penalty is not None:
+        domain.complexity_penalty = args.complexity_penalty
     model, info, path = load_model(args.checkpoint, domain)
     searcher = Searcher(domain, model)
     programs = benchmark_programs(domain, args.n)
@@ -154,7 +158,8 @@ def main() -> int:
     summary = {"benchmark": "sketch_rate", "checkpoint": str(path), "checkpoint_domain": info.get("domain"),
                "style": "heldout", "frame": args.frame, "n": len(programs), "shard": args.shard,
                "success": "foreground IoU of >0.5 masks, clean render vs clean target, >= 0.9",
-               "score_measure": domain.score_measure, "beam": args.beam}
+               "score_measure": domain.score_measure, "beam": args.beam,
+               "complexity_penalty": domain.complexity_penalty}
     for variant in variants:
         rs = [r for r in records if r["variant"] == variant]
         if not rs:

@@ -202,6 +202,23 @@ def test_search_is_deterministic_and_counts_budget():
     assert all(d.grammar.check(p) for _, p, _ in a.trace)
 
 
+def test_complexity_penalty_prefers_the_simpler_of_equal_pictures():
+    """Two programs with the same picture: without a penalty the first one seen stays best;
+    with one the search returns the simpler, and still reports the goal's own score."""
+    import dataclasses
+
+    d = get_domain("csg2d")
+    g = d.grammar
+    simple, padded = g.parse("(Circle 4 8 8)"), g.parse("(+ (Circle 4 8 8) (Circle 4 8 8))")
+    target = d.render(simple)
+    cfg = SearchConfig(budget=2, beam=2, refine=False)
+    plain = Searcher(d, tiny_model("csg2d")).search(target, cfg, seed=0, init=[padded, simple])
+    assert plain.program == g.unparse(padded)
+    occam = dataclasses.replace(d, complexity_penalty=0.01)
+    result = Searcher(occam, tiny_model("csg2d")).search(target, cfg, seed=0, init=[padded, simple])
+    assert result.program == g.unparse(simple) and result.score == pytest.approx(d.goal(target, target)[1])
+
+
 def test_tinysvg_search_runs():
     d = get_domain("tinysvg")
     searcher = Searcher(d, tiny_model("tinysvg"))

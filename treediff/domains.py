@@ -54,6 +54,10 @@ class Domain:
     # hand-drawn sketch) is not: many programs meet it and the better-scoring ones draw
     # what was meant more often, so search spends its budget and keeps the best score.
     stop_at_goal: bool = True
+    # Score units a search subtracts per primitive when it compares programs (never in the
+    # reported score). 0 for exact goals; an approximate target (a sketch) can be fitted
+    # ever better by extra shapes that trace its wobble, and the simpler program is what was meant.
+    complexity_penalty: float = 0.0
     grammar_kwargs: dict = field(default_factory=dict)
 
     @cached_property

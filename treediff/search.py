@@ -60,14 +60,15 @@ class SearchResult:
 
 
 class Candidate:
-    __slots__ = ("state", "image", "text", "score", "solved", "value", "logprob")
+    __slots__ = ("state", "image", "text", "score", "objective", "solved", "value", "logprob")
 
     def __init__(self, state: ProgramState, image: np.ndarray, text: str, score: float, solved: bool,
-                 logprob: float):
+                 logprob: float, complexity_penalty: float = 0.0):
         self.state = state
         self.image = image
         self.text = text
-        self.score = score
+        self.score = score  # the goal's score, as reported
+        self.objective = score - complexity_penalty * state.node.prims  # what search maximises
         self.solved = solved
         self.value = math.inf
         self.logprob = logprob
@@ -101,7 +102,8 @@ class Searcher:
         text = self.grammar.unparse(node)
         image = self.render(text, node)
         solved, score = self.domain.goal(target, image)
-        return Candidate(ProgramState(self.grammar, node), image, text, score, solved, logprob)
+        return Candidate(ProgramState(self.grammar, node), image, text, score, solved, logprob,
+                         self.domain.complexity_penalty)
 
     def _inputs(self, target_t: torch.Tensor, cands: list[Candidate]) -> dict:
         B = len(cands)
@@ -278,7 +280,7 @@ class Searcher:
                         on_new(c)
                         if c.solved and self.domain.stop_at_goal:
                             return c
-                        if c.score <= best.score:
+                        if c.objective <= best.objective:
                             break  # this direction stopped helping
                         best, improved = c, True
         return best
@@ -291,7 +293,7 @@ class Searcher:
         visited: set[str] = set()
         trace: list = []
         pool = self._start(target, init, cfg, py_rng, visited)
-        best = max(pool, key=lambda c: c.score)
+        best = max(pool, key=lambda c: c.objective)
         trace.append((len(visited), best.text, best.score))
         if progress:
             progress.update(len(visited))
@@ -305,7 +307,7 @@ class Searcher:
         def rank_key(c: Candidate) -> float:
             if cfg.rank == "logprob":
                 return -c.logprob
-            return c.value - cfg.score_weight * c.score
+            return c.value - cfg.score_weight * c.objective
 
         for _ in range(cfg.max_depth):
             if len(visited) >= cfg.budget:
@@ -332,7 +334,7 @@ class Searcher:
                     new.append(c)
                     if progress:
                         progress.update(1)
-                    if c.score > best.score:
+                    if c.objective > best.objective:
                         best = c
                         trace.append((len(visited), c.text, c.score))
                     if c.solved and stop:
@@ -347,7 +349,7 @@ class Searcher:
                         progress.update(1)
 
                 result = self.refine(best, target, visited, cfg.budget, cfg.refine_budget, on_new)
-                if result.score > best.score:
+                if result.objective > best.objective:
                     best = result
                     refined.add(best.text)
                     trace.append((len(visited), best.text, best.score))
@@ -382,7 +384,7 @@ class Searcher:
                 moved = True
                 if progress:
                     progress.update(1)
-                if current.score > best.score:
+                if current.objective > best.objective:
                     best = current
                     trace.append((len(visited), current.text, current.score))
                 break
