@@ -202,6 +202,17 @@ def test_search_is_deterministic_and_counts_budget():
     assert all(d.grammar.check(p) for _, p, _ in a.trace)
 
 
+def test_search_stops_at_the_first_start_program_that_meets_the_goal():
+    """Start programs are checked in order: one that solves the target ends the search
+    there, so the later ones are never counted (an AR seeder's greedy answer costs 1 node)."""
+    d = get_domain("csg2d")
+    g = d.grammar
+    answer = g.parse("(- (Circle 7 8 8) (Quad 8 8 3 3 H))")
+    starts = [g.parse("(Circle 1 2 3)"), answer, g.parse("(Circle 3 2 1)")]
+    result = Searcher(d, tiny_model("csg2d")).search(d.render(answer), SearchConfig(budget=50), init=starts)
+    assert result.solved and result.nodes_expanded == 2 and result.program == g.unparse(answer)
+
+
 def test_complexity_penalty_prefers_the_simpler_of_equal_pictures():
     """Two programs with the same picture: without a penalty the first one seen stays best;
     with one the search returns the simpler, and still reports the goal's own score."""

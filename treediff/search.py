@@ -230,7 +230,8 @@ class Searcher:
         return time.time(), random.Random(seed), torch.Generator(device=self.device).manual_seed(seed), target, target_t
 
     def _start(self, target, init, cfg, py_rng, visited) -> list[Candidate]:
-        """The first programs: the user's (--init), else `n_init` random ones; each counts."""
+        """The first programs: the user's (--init, or an autoregressive model's), else `n_init`
+        random ones; each counts, in order, up to the first that meets an exact goal."""
         d = self.domain
         starts = list(init) if init else [self.sampler.sample_program(py_rng, d.min_primitives, d.max_primitives)
                                           for _ in range(cfg.n_init)]
@@ -241,6 +242,8 @@ class Searcher:
                 continue
             visited.add(c.text)
             cands.append(c)
+            if c.solved and self.domain.stop_at_goal:
+                break  # the answer is here: the remaining starts are never rendered or counted
         return cands
 
     def refine(self, cand: Candidate, target: np.ndarray, visited: set, budget: int, cap: int,
