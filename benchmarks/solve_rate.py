@@ -90,7 +90,9 @@ def main() -> None:
         "median_seconds_solved": round(statistics.median(solved_times), 2) if solved_times else None,
         "mean_score": round(sum(r["score"] for r in records) / len(records), 4),
         "one_step_edit_accuracy": round(one_step["edit_acc"], 4),
+        # Pointer on any site where a correct next edit starts / on the reverse path's own (leftmost) one.
         "one_step_pointer_accuracy": round(one_step["pointer_acc"], 4),
+        "one_step_pointer_accuracy_first": round(one_step["pointer_acc_first"], 4),
         # Per-terminal replacement-token loss (nats; chance is ln(#values), e.g. 2.77 for 16).
         "one_step_token_loss": token_loss,
         "wall_seconds": round(time.time() - started, 1),

@@ -274,8 +274,10 @@ class TreeDiffusionModel(nn.Module):
         loss = pointer_loss + objective + 0.5 * value_loss
         with torch.no_grad():
             pointed = logits_ptr.argmax(-1)
-            pointer_acc = site_ok.gather(1, pointed.unsqueeze(1)).squeeze(1).float().mean()
+            pointer_acc = site_ok.gather(1, pointed.unsqueeze(1)).squeeze(1).float().mean()  # any correct site
+            pointer_acc_first = (pointed == batch["edit_site"]).float().mean()  # the reverse path's own site
             token_ok = (logits.argmax(-1) == batch["replacement_out"]) | ~valid
             edit_acc = ((pointed == batch["edit_site"]) & token_ok.all(-1)).float().mean()
         return {"loss": loss, "pointer_loss": pointer_loss.detach(), "token_loss": token_loss.detach(),
-                "value_loss": value_loss.detach(), "pointer_acc": pointer_acc, "edit_acc": edit_acc}
+                "value_loss": value_loss.detach(), "pointer_acc": pointer_acc,
+                "pointer_acc_first": pointer_acc_first, "edit_acc": edit_acc}
