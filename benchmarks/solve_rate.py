@@ -24,7 +24,7 @@ from tqdm import tqdm
 from treediff.checkpoint import default_checkpoint, read_metadata
 from treediff.noise import NoiseConfig
 from treediff.search import SearchConfig
-from treediff.seeding import shipped_seeder
+from treediff.seeding import seeded_search, shipped_seeder
 from treediff.solve import AR_SEEDS, load_searcher
 from treediff.testsets import load_test_set
 from treediff.train import evaluate, evaluation_batches, token_loss_by_terminal
@@ -71,12 +71,8 @@ def main() -> None:
         if args.mode == "rollout":
             result = searcher.rollout(target, max(budgets), seed=args.seed + i)
         else:
-            t0 = time.time()
-            init = seeder.seeds(target, args.ar_seeds, args.seed + i) if seeder else None
-            seeding_seconds = time.time() - t0
-            result = searcher.search(target, SearchConfig(budget=max(budgets), beam=args.beam), seed=args.seed + i,
-                                     init=init)
-            result.seconds += seeding_seconds
+            result = seeded_search(searcher, target, SearchConfig(budget=max(budgets), beam=args.beam),
+                                   args.seed + i, seeder, args.ar_seeds)
         records.append({"target": text, "solved": result.solved, "nodes": result.nodes_expanded,
                         "seconds": result.seconds, "score": result.score, "program": result.program})
     solved_times = [r["seconds"] for r in records if r["solved"]]

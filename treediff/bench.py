@@ -176,6 +176,7 @@ def td_runner(searcher, method: str, beam: int = 16, edits_per_node: int = 4, se
     """Tree diffusion as a bench method: ``td`` (value), ``td-novalue`` (log-prob), ``td-rollout`` (no search);
     with `seeder` (a seeding.ARSeeder) the search starts from its first `n_seeds` programs."""
     from .search import SearchConfig
+    from .seeding import seeded_search
 
     def run(target: np.ndarray, budget: int, seed: int) -> dict:
         if method == "td-rollout":
@@ -183,11 +184,7 @@ def td_runner(searcher, method: str, beam: int = 16, edits_per_node: int = 4, se
         else:
             cfg = SearchConfig(budget=budget, beam=beam, edits_per_node=edits_per_node,
                                rank="logprob" if method == "td-novalue" else "value")
-            t0 = time.time()
-            init = seeder.seeds(target, n_seeds, seed) if seeder is not None else None
-            seeding_seconds = time.time() - t0
-            r = searcher.search(target, cfg, seed=seed, init=init)
-            r.seconds += seeding_seconds
+            r = seeded_search(searcher, target, cfg, seed, seeder, n_seeds)
         return {"program": r.program, "solved": r.solved, "score": r.score, "nodes_expanded": r.nodes_expanded,
                 "seconds": r.seconds}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -115,21 +114,21 @@ def cmd_solve(args) -> int:
         raise TreediffError("--budget and --beam must be positive")
     if args.ar_seeds < 0:
         raise TreediffError("--ar-seeds must be 0 or more")
-    init, start, seeding_seconds = None, "random", 0.0
-    if args.init:
-        init, start = [domain.grammar.parse(args.init)], "init"
-    elif args.ar_seeds > 0 and not args.rollout:
-        t0 = time.time()
-        init = ar_seed_programs(domain, target, args.ar_seeds, args.seed, device)
-        seeding_seconds = time.time() - t0  # part of the answer's cost, so reported in its time
-        start = "autoregressive" if init else "random"
+    from .seeding import seeded_search, shipped_seeder
+
+    init = [domain.grammar.parse(args.init)] if args.init else None
+    seeder = None
+    if init is None and args.ar_seeds > 0 and not args.rollout:
+        seeder = shipped_seeder(domain, device)  # None when no AR model fits this domain
+    start = "init" if init else "autoregressive" if seeder else "random"
     cfg = SearchConfig(budget=args.budget, beam=args.beam, edits_per_node=args.edits_per_node)
     with tqdm(total=args.budget, desc="search", unit="node", file=sys.stderr, disable=args.quiet) as bar:
         if args.rollout:
             result = searcher.rollout(target, args.budget, seed=args.seed, init=init, progress=bar)
-        else:
+        elif init:
             result = searcher.search(target, cfg, seed=args.seed, init=init, progress=bar)
-    result.seconds += seeding_seconds
+        else:
+            result = seeded_search(searcher, target, cfg, args.seed, seeder, args.ar_seeds, progress=bar)
     out_dir = Path(args.out) if args.out else Path("treediff-out") / Path(args.image).stem
     write_outputs(out_dir, searcher, target, result, args.trace)
     report = {"program": result.program, "solved": result.solved, "score": round(result.score, 4),
@@ -149,18 +148,6 @@ def cmd_solve(args) -> int:
 DEFAULT_BUDGET = 2000
 SKETCH_BUDGET = 1000
 AR_SEEDS = 8
-
-
-def ar_seed_programs(domain, target: np.ndarray, n: int, seed: int, device: str = "cpu"):
-    """The first `n` programs of the shipped autoregressive model for this domain, to start the
-    search from (see `seeding`); None (random starts) when no such model fits the domain."""
-    from .seeding import shipped_seeder
-
-    seeder = shipped_seeder(domain, device)
-    if seeder is None:
-        return None
-    seeds = seeder.seeds(target, n, seed)
-    return seeds or None
 
 
 def add_solve_parser(sub) -> None:
