@@ -39,7 +39,12 @@ def main() -> None:
     parser.add_argument("--test-set", help="default: benchmarks/testsets/<domain>_64.txt (or _256)")
     parser.add_argument("--n", type=int, default=64)
     parser.add_argument("--budgets", default="100,500,2000")
-    parser.add_argument("--beam", type=int, default=16)
+    parser.add_argument("--beam", type=int, default=SearchConfig.beam)
+    parser.add_argument("--edits-per-node", type=int, default=SearchConfig.edits_per_node)
+    parser.add_argument("--score-weight", type=float, default=SearchConfig.score_weight)
+    parser.add_argument("--temperature", type=float, default=SearchConfig.temperature)
+    parser.add_argument("--complexity-penalty", type=float,
+                        help="score the search gives up per primitive (default: the domain's)")
     parser.add_argument("--mode", choices=["search", "rollout"], default="search")
     parser.add_argument("--ar-seeds", type=int, default=AR_SEEDS,
                         help="start each search from this many programs of the shipped autoregressive model, "
@@ -47,11 +52,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--records", action="store_true", help="also print one JSON line per problem (stdout)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     budgets = [int(b) for b in args.budgets.split(",")]
     searcher = load_searcher(args.domain, args.checkpoint)
     domain = searcher.domain
+    if args.complexity_penalty is not None:
+        domain.complexity_penalty = args.complexity_penalty
     default_set = HERE / "testsets" / f"{domain.name}_64.txt"
     if not default_set.exists():
         default_set = HERE / "testsets" / f"{domain.name}_256.txt"
@@ -71,10 +79,13 @@ def main() -> None:
         if args.mode == "rollout":
             result = searcher.rollout(target, max(budgets), seed=args.seed + i)
         else:
-            result = seeded_search(searcher, target, SearchConfig(budget=max(budgets), beam=args.beam),
-                                   args.seed + i, seeder, args.ar_seeds)
+            cfg = SearchConfig(budget=max(budgets), beam=args.beam, edits_per_node=args.edits_per_node,
+                               score_weight=args.score_weight, temperature=args.temperature)
+            result = seeded_search(searcher, target, cfg, args.seed + i, seeder, args.ar_seeds)
         records.append({"target": text, "solved": result.solved, "nodes": result.nodes_expanded,
                         "seconds": result.seconds, "score": result.score, "program": result.program})
+        if args.records:
+            print(json.dumps({"problem": i, "primitives": domain.grammar.parse(text).prims, **records[-1]}), flush=True)
     solved_times = [r["seconds"] for r in records if r["solved"]]
     summary = {
         "domain": domain.name,
@@ -93,6 +104,7 @@ def main() -> None:
         "one_step_token_loss": token_loss,
         "wall_seconds": round(time.time() - started, 1),
         "threads": args.threads,
+        "complexity_penalty": domain.complexity_penalty,
     }
     if args.json:
         print(json.dumps(summary))

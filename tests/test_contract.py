@@ -194,3 +194,19 @@ def test_adding_a_grammar_doc_shows_the_test_domain_code():
             checked += 1
     assert checked >= 5
     assert f"hash {get_domain('dots').grammar.hash}" in doc
+
+
+@pytest.mark.parametrize("name", DOMAINS)
+def test_hoists_give_smaller_valid_programs(name):
+    """Search's simplification moves (replace a part by a same-kind part inside it) must
+    keep every program valid in any grammar, and each must drop something."""
+    domain = get_domain(name)
+    g = domain.grammar
+    seen = 0
+    for node in _programs(domain, 50, seed=4):
+        for path, sub_path in g.hoists(node):
+            after = g.replace(node, path, g.get(node, sub_path))
+            assert g.parse(g.unparse(after)) == after
+            assert after.ntokens < node.ntokens and after.prims <= node.prims
+            seen += 1
+    assert seen > 0, "sampled programs should have parts to drop"

@@ -231,6 +231,23 @@ def test_complexity_penalty_prefers_the_simpler_of_equal_pictures():
     assert result.program == g.unparse(simple) and result.score == pytest.approx(d.goal(target, target)[1])
 
 
+def test_polish_drops_parts_the_picture_does_not_need():
+    """The polish tries the program without each operand and keeps the smaller one when the
+    picture matches as well: the empty difference goes, the answer stays."""
+    d = get_domain("csg2d")
+    g = d.grammar
+    answer = g.parse("(- (Circle 8 8 6) (Quad 8 8 2 2 G))")
+    padded = g.parse("(+ (- (Circle 8 8 6) (Quad 8 8 2 2 G)) (- (Circle 1 1 1) (Circle 1 1 2)))")
+    searcher = Searcher(d, tiny_model("csg2d"))
+    target = d.render(answer)
+    start = searcher._candidate(padded, target)
+    visited = {start.text}
+    polished = searcher.refine(start, target, visited, budget=50, cap=50, on_new=lambda c: None)
+    assert polished.text == g.unparse(answer)
+    kept = searcher.refine(start, target, {start.text}, budget=50, cap=50, on_new=lambda c: None, simplify=False)
+    assert kept.state.node.prims == padded.prims
+
+
 def test_tinysvg_search_runs():
     d = get_domain("tinysvg")
     searcher = Searcher(d, tiny_model("tinysvg"))

@@ -570,6 +570,21 @@ class Grammar:
         walk(root, (), 0, False)
         return out
 
+    def hoists(self, root: Node) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """(path, sub_path) pairs such that replacing the subtree at `path` by its descendant
+        at `sub_path` is a valid, smaller program: the descendant is a nearest one deriving
+        from the same nonterminal (an operand of a union, the child of a move). Search uses
+        them to try a program without each of its parts."""
+        subtrees = [s for s in self.sites(root) if s.nt >= 0]
+        pairs = []
+        for i, outer in enumerate(subtrees):
+            n = len(outer.path)
+            inner = [s for s in subtrees[i + 1:] if s.nt == outer.nt and s.path[:n] == outer.path]
+            for s in inner:  # nearest only: no other same-nonterminal site in between
+                if not any(t is not s and t.path == s.path[:len(t.path)] for t in inner):
+                    pairs.append((outer.path, s.path))
+        return pairs
+
     @staticmethod
     def get(root: Node, path: tuple[int, ...]):
         node = root

@@ -46,6 +46,7 @@ class SearchConfig:
     batch_size: int = 64
     refine: bool = True  # polish the best program's values by coordinate search on the goal score
     refine_budget: int = 80  # at most this many programs per polish
+    simplify: bool = True  # the polish also tries dropping operands (Grammar.hoists)
 
 
 @dataclass
@@ -247,9 +248,15 @@ class Searcher:
         return cands
 
     def refine(self, cand: Candidate, target: np.ndarray, visited: set, budget: int, cap: int,
-               on_new) -> Candidate:
-        """Coordinate search over the program's variable tokens (numbers, angles, colours).
+               on_new, simplify: bool = True) -> Candidate:
+        """Local search on the goal score: simplification, then coordinate search.
 
+        Simplification (`Grammar.hoists`) tries the program without each operand, keeping a smaller
+        program when it scores at least as well: start programs and policy edits leave shapes
+        the target does not need, and a smaller program is both the better answer and closer
+        to what the policy was trained on (2-8 primitives).
+
+        Coordinate search goes over the program's variable tokens (numbers, angles, colours).
         The policy gets structure and rough values right long before exact values; the
         goal score is smooth in most values (moving a shape a little changes the overlap a
         little), so trying neighbouring values and keeping improvements closes the gap, as
@@ -258,11 +265,40 @@ class Searcher:
         ones try every value. Every program tried counts against the budget.
         """
         g = self.grammar
-        token_sites = [s for s in cand.state.sites if s.nt < 0]  # one-token edits keep every path valid
-        best, spent, improved = cand, 0, True
+        best, spent = cand, 0
+
+        def attempt(node: Node):
+            """The candidate for `node`, or None once the budget is spent or it was seen."""
+            nonlocal spent
+            if spent >= cap or len(visited) >= budget:
+                return None
+            text = g.unparse(node)
+            if text in visited:
+                return None
+            visited.add(text)
+            spent += 1
+            c = self._candidate(node, target, best.logprob)
+            on_new(c)
+            return c
+
+        def done(c) -> bool:
+            return spent >= cap or len(visited) >= budget or (c is not None and c.solved and self.domain.stop_at_goal)
+
+        improved = True
         while improved:
             improved = False
-            for site in token_sites:
+            if simplify:
+                for path, sub_path in g.hoists(best.state.node):
+                    c = attempt(g.replace(best.state.node, path, g.get(best.state.node, sub_path)))
+                    if done(c):
+                        return c if c is not None and (c.solved or c.objective > best.objective) else best
+                    if c is not None and (c.objective > best.objective or
+                                          (c.score >= best.score and c.state.node.prims < best.state.node.prims)):
+                        best, improved = c, True
+                        break  # the sites changed: start over on the smaller program
+                if improved:
+                    continue
+            for site in [s for s in best.state.sites if s.nt < 0]:  # one-token edits keep every path valid
                 ids = g.terminal_token_ids[site.terminal]
                 pos = ids.index(g.get(best.state.node, site.path))
                 if len(ids) <= 9:
@@ -271,20 +307,11 @@ class Searcher:
                     directions = [ids[pos + 1:], ids[:pos][::-1]]
                 for direction in directions:
                     for tok in direction:
-                        if spent >= cap or len(visited) >= budget:
-                            return best
-                        node = g.replace(best.state.node, site.path, tok)
-                        text = g.unparse(node)
-                        if text in visited:
-                            break
-                        visited.add(text)
-                        spent += 1
-                        c = self._candidate(node, target, best.logprob)
-                        on_new(c)
-                        if c.solved and self.domain.stop_at_goal:
-                            return c
-                        if c.objective <= best.objective:
-                            break  # this direction stopped helping
+                        c = attempt(g.replace(best.state.node, site.path, tok))
+                        if done(c):
+                            return c if c is not None and (c.solved or c.objective > best.objective) else best
+                        if c is None or c.objective <= best.objective:
+                            break  # seen before, or this direction stopped helping
                         best, improved = c, True
         return best
 
@@ -351,7 +378,7 @@ class Searcher:
                     if progress:
                         progress.update(1)
 
-                result = self.refine(best, target, visited, cfg.budget, cfg.refine_budget, on_new)
+                result = self.refine(best, target, visited, cfg.budget, cfg.refine_budget, on_new, cfg.simplify)
                 if result.objective > best.objective:
                     best = result
                     refined.add(best.text)
