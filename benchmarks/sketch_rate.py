@@ -109,6 +109,7 @@ def main() -> int:
     parser.add_argument("--shard", default="0/1", help="i/N: run problems i, i+N, ... (merge the JSON lines)")
     parser.add_argument("--complexity-penalty", type=float,
                         help="score units per primitive the search subtracts (default: the domain's)")
+    parser.add_argument("--simplify", action="store_true", help="the polish also tries dropping operands")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--records", action="store_true", help="also print one JSON line per problem")
@@ -140,7 +141,8 @@ def main() -> int:
         target = preprocess_sketch(picture, searcher.image_size, frame=args.frame)
         prep_seconds = time.time() - t0
         reference = framed_target(domain, node, searcher.image_size, args.frame)
-        result = searcher.search(target, SearchConfig(budget=budgets[-1], beam=args.beam), seed=args.seed + i)
+        cfg = SearchConfig(budget=budgets[-1], beam=args.beam, simplify=args.simplify)
+        result = searcher.search(target, cfg, seed=args.seed + i)
         best_at = {}
         for b in budgets:
             entries = [t for t in result.trace if t[0] <= b]
@@ -159,7 +161,7 @@ def main() -> int:
                "style": "heldout", "frame": args.frame, "n": len(programs), "shard": args.shard,
                "success": "foreground IoU of >0.5 masks, clean render vs clean target, >= 0.9",
                "score_measure": domain.score_measure, "beam": args.beam,
-               "complexity_penalty": domain.complexity_penalty}
+               "complexity_penalty": domain.complexity_penalty, "simplify": args.simplify}
     for variant in variants:
         rs = [r for r in records if r["variant"] == variant]
         if not rs:

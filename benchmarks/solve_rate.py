@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--edits-per-node", type=int, default=SearchConfig.edits_per_node)
     parser.add_argument("--score-weight", type=float, default=SearchConfig.score_weight)
     parser.add_argument("--temperature", type=float, default=SearchConfig.temperature)
+    parser.add_argument("--simplify", action="store_true", help="the polish also tries dropping operands")
     parser.add_argument("--complexity-penalty", type=float,
                         help="score the search gives up per primitive (default: the domain's)")
     parser.add_argument("--mode", choices=["search", "rollout"], default="search")
@@ -80,7 +81,8 @@ def main() -> None:
             result = searcher.rollout(target, max(budgets), seed=args.seed + i)
         else:
             cfg = SearchConfig(budget=max(budgets), beam=args.beam, edits_per_node=args.edits_per_node,
-                               score_weight=args.score_weight, temperature=args.temperature)
+                               score_weight=args.score_weight, temperature=args.temperature,
+                               simplify=args.simplify)
             result = seeded_search(searcher, target, cfg, args.seed + i, seeder, args.ar_seeds)
         records.append({"target": text, "solved": result.solved, "nodes": result.nodes_expanded,
                         "seconds": result.seconds, "score": result.score, "program": result.program})
@@ -105,6 +107,7 @@ def main() -> None:
         "wall_seconds": round(time.time() - started, 1),
         "threads": args.threads,
         "complexity_penalty": domain.complexity_penalty,
+        "simplify": args.simplify,
     }
     if args.json:
         print(json.dumps(summary))

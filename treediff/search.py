@@ -46,7 +46,7 @@ class SearchConfig:
     batch_size: int = 64
     refine: bool = True  # polish the best program's values by coordinate search on the goal score
     refine_budget: int = 80  # at most this many programs per polish
-    simplify: bool = True  # the polish also tries dropping operands (Grammar.hoists)
+    simplify: bool = False  # the polish also tries dropping operands (Grammar.hoists); see docs/models.md
 
 
 @dataclass
@@ -248,7 +248,7 @@ class Searcher:
         return cands
 
     def refine(self, cand: Candidate, target: np.ndarray, visited: set, budget: int, cap: int,
-               on_new, simplify: bool = True) -> Candidate:
+               on_new, simplify: bool = False) -> Candidate:
         """Local search on the goal score: simplification, then coordinate search.
 
         Simplification (`Grammar.hoists`) tries the program without each operand, keeping a smaller
