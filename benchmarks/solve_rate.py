@@ -89,6 +89,7 @@ def main() -> None:
         if args.records:
             print(json.dumps({"problem": i, "primitives": domain.grammar.parse(text).prims, **records[-1]}), flush=True)
     solved_times = [r["seconds"] for r in records if r["solved"]]
+    n_starts = args.ar_seeds if seeder else (1 if args.mode == "rollout" else SearchConfig.n_init)
     summary = {
         "domain": domain.name,
         "mode": args.mode,
@@ -96,6 +97,11 @@ def main() -> None:
         "n": len(records),
         **{f"solved_pct_at_{b}": round(100.0 * sum(r["solved"] and r["nodes"] <= b for r in records) / len(records), 1)
            for b in budgets},
+        # Solved by a start program itself (random or autoregressive), before any edit: on
+        # TinySVG, pictures moved almost entirely off the canvas are matched by any other
+        # near-blank program.
+        "solved_pct_by_a_start_program": round(100.0 * sum(r["solved"] and r["nodes"] <= n_starts for r in records)
+                                               / len(records), 1),
         "median_seconds_solved": round(statistics.median(solved_times), 2) if solved_times else None,
         "mean_score": round(sum(r["score"] for r in records) / len(records), 4),
         "one_step_edit_accuracy": round(one_step["edit_acc"], 4),
