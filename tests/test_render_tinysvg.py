@@ -123,3 +123,5 @@ def test_rgb_goal(svg):
     recoloured = svg.render_text("(Arrange h (Rect 4 4 green none 0) (Ellipse 3 3 blue none 0) 1)", 64)
     solved, score = rgb_goal(target, recoloured)
     assert not solved and score < 1.0 - 0.017
+    # Reports name the measure: 1 - RMSE here, not CSG2D's IoU.
+    assert svg.describe()["score_measure"] == "1-rmse"

@@ -58,6 +58,8 @@ class Domain:
     # reported score). 0 for exact goals; an approximate target (a sketch) can be fitted
     # ever better by extra shapes that trace its wobble, and the simpler program is what was meant.
     complexity_penalty: float = 0.0
+    # What `goal`'s score is, named in every report ("iou": CSG2D's mask IoU; "1-rmse").
+    score_measure: str = "iou"
     grammar_kwargs: dict = field(default_factory=dict)
 
     @cached_property
@@ -94,6 +96,7 @@ class Domain:
             "primitive_rules": list(g.primitives),
             "primitives_range": [self.min_primitives, self.max_primitives],
             "grammar_hash": g.hash,
+            "score_measure": self.score_measure,
         }
 
 
@@ -161,6 +164,7 @@ def _register_builtins() -> None:
         grammar_file=builtin_grammar("tinysvg.lark"),
         renderer=TinySVGRenderer,
         goal=rgb_goal,
+        score_measure="1-rmse",
         min_complexity=0.0055,  # drops blank canvases (everything moved off-screen or white on white)
         description="coloured rectangles and ellipses laid out by Arrange and Move (tree-diffusion TinySVG)",
     ))

@@ -422,7 +422,7 @@ class SketchDomain(Domain):
         return sketch_program(self.render_engine, node, size or self.model_size, _as_generator(rng), self.style)
 
     def describe(self) -> dict:
-        return {**super().describe(), "score_measure": self.score_measure, "target": "simulated sketch"}
+        return {**super().describe(), "target": "simulated sketch"}
 
 
 # Score a search gives up per primitive (see Domain.complexity_penalty). Extra shapes that

@@ -133,7 +133,7 @@ def cmd_solve(args) -> int:
     write_outputs(out_dir, searcher, target, result, args.trace)
     report = {"program": result.program, "solved": result.solved, "score": round(result.score, 4),
               "nodes_expanded": result.nodes_expanded, "seconds": round(result.seconds, 2),
-              "domain": domain.name, "score_measure": getattr(domain, "score_measure", "iou"),
+              "domain": domain.name, "score_measure": domain.score_measure,
               "start": start, "out": str(out_dir)}
     if args.json:
         print(json.dumps(report))
