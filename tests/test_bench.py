@@ -221,3 +221,11 @@ def test_td_ar_starts_from_the_autoregressive_programs():
     best = max(seeds, key=lambda s: CSG.goal(target, CSG.render(g.parse(s), 64))[1])
     assert result["program"] == best
     assert parse_methods("td-ar") == ("td-ar",)
+
+
+def test_shipped_undo_ablation_model_loads_by_default():
+    """`treediff bench --methods td-undo` needs no flag: the ablation model ships beside the baselines."""
+    from treediff.bench import load_undo_searcher
+
+    searcher = load_undo_searcher(CSG, None, "cpu")
+    assert searcher.model.config.grid == 8 and searcher.domain.name == "csg2d"
