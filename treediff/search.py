@@ -281,6 +281,10 @@ class Searcher:
             on_new(c)
             return c
 
+        def stopping_result(c) -> Candidate:
+            """What refine returns when it stops right after trying `c` (None: nothing tried)."""
+            return c if c is not None and (c.solved or c.objective > best.objective) else best
+
         def done(c) -> bool:
             return spent >= cap or len(visited) >= budget or (c is not None and c.solved and self.domain.stop_at_goal)
 
@@ -291,7 +295,7 @@ class Searcher:
                 for path, sub_path in g.hoists(best.state.node):
                     c = attempt(g.replace(best.state.node, path, g.get(best.state.node, sub_path)))
                     if done(c):
-                        return c if c is not None and (c.solved or c.objective > best.objective) else best
+                        return stopping_result(c)
                     if c is not None and (c.objective > best.objective or
                                           (c.score >= best.score and c.state.node.prims < best.state.node.prims)):
                         best, improved = c, True
@@ -309,7 +313,7 @@ class Searcher:
                     for tok in direction:
                         c = attempt(g.replace(best.state.node, site.path, tok))
                         if done(c):
-                            return c if c is not None and (c.solved or c.objective > best.objective) else best
+                            return stopping_result(c)
                         if c is None or c.objective <= best.objective:
                             break  # seen before, or this direction stopped helping
                         best, improved = c, True
