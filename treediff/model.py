@@ -124,6 +124,17 @@ class CellReadout(nn.Module):
         self.key = nn.Linear(d, d)
         self.gate = nn.Linear(d, 2 * len(self.groups))  # (x, y) gate per ordered terminal
 
+    def reset_parameters(self) -> None:
+        # Shut gates keep a grown model's output unchanged; unit-scale queries and keys make
+        # the cell scores vary from the start, so the gates get a gradient to open with
+        # (with small queries and keys as well, all three stay near zero for thousands of steps).
+        d = self.query.in_features
+        for lin in (self.query, self.key):
+            nn.init.normal_(lin.weight, std=d ** -0.5)
+            nn.init.zeros_(lin.bias)
+        nn.init.zeros_(self.gate.weight)
+        nn.init.zeros_(self.gate.bias)
+
     def cell_keys(self, cells: torch.Tensor) -> torch.Tensor:
         """(B, g*g, d) fine-map tokens -> (B, g*g, d) keys (computed once per program)."""
         return self.key(cells)
@@ -173,7 +184,7 @@ class TreeDiffusionModel(nn.Module):
         self.readout = CellReadout(d, c.memory_grid, c.ordinal_groups) if c.memory_grid and c.ordinal_groups else None
         self.apply(self._init)
         if self.readout is not None:
-            nn.init.zeros_(self.readout.gate.weight)
+            self.readout.reset_parameters()
 
     @staticmethod
     def _init(module: nn.Module) -> None:
