@@ -112,8 +112,8 @@ class CellReadout(nn.Module):
     the decoder state sets per terminal, to the logits of that terminal's values. lm_head
     alone has to turn an attended coordinate into a peaked 16-way distribution through its
     nonlinearity, which is what the v5 model learned only roughly (number loss 2.46 nats
-    against 2.77 for chance). The gates start at zero, so a model grown from one without
-    the readout starts out computing exactly what it did.
+    against 2.77 for chance). A model grown from one without the readout keeps all its
+    weights; only the number logits change, a little, until training tunes the readout.
     """
 
     def __init__(self, d: int, grid: int, groups: tuple):
@@ -125,15 +125,16 @@ class CellReadout(nn.Module):
         self.gate = nn.Linear(d, 2 * len(self.groups))  # (x, y) gate per ordered terminal
 
     def reset_parameters(self) -> None:
-        # Shut gates keep a grown model's output unchanged; unit-scale queries and keys make
-        # the cell scores vary from the start, so the gates get a gradient to open with
-        # (with small queries and keys as well, all three stay near zero for thousands of steps).
+        # Gates start slightly open. Shut gates would leave a grown model's output unchanged,
+        # but then the queries and keys get no gradient and the gates none worth following
+        # (a product of zeros: in a 250-step trial from the v5 model nothing moved).
+        # Unit-scale queries and keys make the cell scores vary from the start.
         d = self.query.in_features
         for lin in (self.query, self.key):
             nn.init.normal_(lin.weight, std=d ** -0.5)
             nn.init.zeros_(lin.bias)
         nn.init.zeros_(self.gate.weight)
-        nn.init.zeros_(self.gate.bias)
+        nn.init.constant_(self.gate.bias, 0.5)
 
     def cell_keys(self, cells: torch.Tensor) -> torch.Tensor:
         """(B, g*g, d) fine-map tokens -> (B, g*g, d) keys (computed once per program)."""

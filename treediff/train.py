@@ -74,8 +74,8 @@ def ordinal_groups(grammar) -> list[list[int]]:
 
 
 def grow_cell_readout(model: TreeDiffusionModel, grammar) -> TreeDiffusionModel:
-    """The same network plus a cell readout whose gates start at zero: it computes what the
-    given model does until training opens the gates."""
+    """The same network (all its weights) plus a new cell readout, which moves only the
+    number logits, a little, at the start."""
     if not model.config.memory_grid:
         raise TreediffError("--cell-readout needs a model with a fine image map (memory_grid > 0)")
     config = ModelConfig(**{**model.config.to_dict(), "ordinal_groups": ordinal_groups(grammar)})
