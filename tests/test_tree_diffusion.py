@@ -22,22 +22,17 @@ from treediff.decoding import EOS, ConstrainedDecoder
 from treediff.domains import available_domains, get_domain
 from treediff.model import ModelConfig, TreeDiffusionModel
 from treediff.search import SearchConfig, Searcher
-from treediff.train import TrainConfig, grow_cell_readout, ordinal_groups, train
+from treediff.train import TrainConfig, train
 
 TINY = {"d_model": 32, "n_heads": 2, "enc_layers": 1, "dec_layers": 1, "ff_mult": 2}
 
 
-def tiny_model(domain_name: str, seed: int = 0, memory_grid: int = 16, cell_readout: bool = False) -> TreeDiffusionModel:
+def tiny_model(domain_name: str, seed: int = 0, memory_grid: int = 16) -> TreeDiffusionModel:
     torch.manual_seed(seed)
     d = get_domain(domain_name)
     g = d.grammar
-    groups = ordinal_groups(g) if cell_readout else ()
-    model = TreeDiffusionModel(ModelConfig(vocab_size=len(g.vocab), n_site_kinds=n_site_kinds(g), channels=d.channels,
-                                           image_size=d.model_size, memory_grid=memory_grid, ordinal_groups=groups,
-                                           **TINY)).eval()
-    if cell_readout:  # open the gates, so the readout changes the logits
-        torch.nn.init.normal_(model.readout.gate.weight, std=1.0)
-    return model
+    return TreeDiffusionModel(ModelConfig(vocab_size=len(g.vocab), n_site_kinds=n_site_kinds(g), channels=d.channels,
+                                          image_size=d.model_size, memory_grid=memory_grid, **TINY)).eval()
 
 
 @pytest.fixture(scope="module")
@@ -400,12 +395,12 @@ def test_ddp_training_under_torchrun(tmp_path):
     assert json.loads((out / "model.json").read_text())["step"] == 2
 
 
-@pytest.mark.parametrize("memory_grid,cell_readout", [(0, False), (16, False), (16, True)])
-def test_incremental_decoding_matches_full_decoder(memory_grid, cell_readout):
+@pytest.mark.parametrize("memory_grid", [0, 16])
+def test_incremental_decoding_matches_full_decoder(memory_grid):
     d = get_domain("csg2d")
     gen = ExampleGenerator(d)
     batch = collate([gen.example(random.Random(i)) for i in range(4)], d.grammar)
-    model = tiny_model("csg2d", seed=2, memory_grid=memory_grid, cell_readout=cell_readout)
+    model = tiny_model("csg2d", seed=2, memory_grid=memory_grid)
     with torch.no_grad():
         out = model.heads(batch["target"], batch["current"], batch["tokens"], batch["site_start"],
                           batch["site_end"], batch["site_kind"], batch["site_valid"])
@@ -460,62 +455,6 @@ def test_fine_image_memory_reads_where_the_image_changes():
         tiny_model("csg2d", memory_grid=3)
 
 
-def test_cell_readout_points_numbers_at_the_hot_column_and_row():
-    """Only one cell of the fine map answers the decoder's query: the x gate puts the most
-    mass on the value of that cell's column, the y gate on its row, and a terminal with
-    fewer values than the grid has columns gets the column resampled onto its range."""
-    from treediff.model import CellReadout
-
-    g, d = 16, 8
-    readout = CellReadout(d, g, ([10 + v for v in range(16)], [40 + v for v in range(8)]))
-    with torch.no_grad():
-        readout.query.weight.zero_()
-        readout.query.bias.fill_(1.0)
-        readout.key.weight.copy_(torch.eye(d))
-        readout.key.bias.zero_()
-        readout.gate.weight.zero_()
-        readout.gate.bias.copy_(torch.tensor([1.0, 0.0, 1.0, 0.0]))  # x gates open, y gates shut
-        cells = torch.zeros(1, g * g, d)
-        cells[0, 5 * g + 12] = 4.0  # row (y) 5, column (x) 12
-        logits = readout(torch.zeros(1, 1, d), readout.cell_keys(cells), torch.zeros(1, 1, 50))[0, 0]
-        assert int(logits[10:26].argmax()) == 12
-        assert int(logits[40:48].argmax()) == round(12 * 7 / 15)
-        assert torch.all(logits[:10] == 0) and torch.all(logits[26:40] == 0)  # other tokens untouched
-        readout.gate.bias.copy_(torch.tensor([0.0, 1.0, 0.0, 0.0]))
-        logits = readout(torch.zeros(1, 1, d), readout.cell_keys(cells), torch.zeros(1, 1, 50))[0, 0]
-        assert int(logits[10:26].argmax()) == 5
-
-
-def test_grown_cell_readout_keeps_the_model_it_grew_from(tmp_path):
-    """`--init-from M --cell-readout` keeps every weight of M and adds the readout, which
-    moves only the number logits; the grown model saves and loads with its readout."""
-    d = get_domain("csg2d")
-    batch = collate([ExampleGenerator(d).example(random.Random(5))], d.grammar)
-    args = [batch[k] for k in ("target", "current", "tokens", "site_start", "site_end", "site_kind", "site_valid")]
-    base = tiny_model("csg2d", seed=3)
-    grown = grow_cell_readout(base, d.grammar).eval()
-    assert grown.readout is not None and base.readout is None
-    kept = grown.state_dict()
-    assert all(torch.equal(v, kept[k]) for k, v in base.state_dict().items())
-    with torch.no_grad():
-        outs = [m.heads(*args) for m in (base, grown)]
-        logits = [m.decode(o["memory"], o["memory_pad"], o["sites"][:, 0], batch["replacement_in"])
-                  for m, o in zip((base, grown), outs)]
-    numbers = sorted(i for group in ordinal_groups(d.grammar) for i in group)
-    others = [i for i in range(len(d.grammar.vocab)) if i not in numbers]
-    assert torch.equal(logits[0][..., others], logits[1][..., others])
-    assert not torch.allclose(logits[0][..., numbers], logits[1][..., numbers])
-    save_checkpoint(tmp_path / "grown", grown, domain="csg2d", grammar_hash=d.grammar.hash)
-    loaded, _ = load_checkpoint(tmp_path / "grown", grammar_hash=d.grammar.hash)
-    loaded.eval()
-    with torch.no_grad():
-        o = loaded.heads(*args)
-        again = loaded.decode(o["memory"], o["memory_pad"], o["sites"][:, 0], batch["replacement_in"])
-    assert loaded.readout is not None and torch.allclose(again, logits[1], atol=1e-5)
-    with pytest.raises(Exception, match="fine image map"):
-        grow_cell_readout(tiny_model("csg2d", memory_grid=0), d.grammar)
-
-
 def test_curriculum_starts_with_single_shapes():
     """At curriculum value 1 every target (and fresh noise program) has one primitive; at the
     domain's maximum, the domain's own range is back."""
@@ -551,19 +490,3 @@ def test_init_from_copies_weights_and_checks_the_grammar(tiny_checkpoint, tmp_pa
     with pytest.raises(TreediffError, match="different grammar"):
         train(TrainConfig(domain="tinysvg", out=str(tmp_path / "bad"), steps=1, batch_size=2, workers=0,
                           eval_examples=2, device="cpu", init_from=str(tiny_checkpoint)))
-
-
-def test_train_command_grows_a_cell_readout_from_init_weights(tmp_path, tiny_checkpoint, capsys):
-    """`treediff train --init-from CKPT --cell-readout` trains the grown model and records its
-    readout in the checkpoint's constructor arguments; the flag on a model without a fine
-    image map is a one-line error."""
-    out = tmp_path / "grown"
-    common = ["train", "--domain", "csg2d", "--steps", "2", "--batch-size", "4", "--workers", "0",
-              "--save-every", "2", "--eval-every", "2", "--eval-examples", "4", "--device", "cpu", "--cell-readout"]
-    assert main(common + ["--out", str(out), "--init-from", str(tiny_checkpoint)]) == 0
-    args = json.loads((out / "model.json").read_text())["model_args"]
-    assert args["ordinal_groups"] == ordinal_groups(get_domain("csg2d").grammar)
-    capsys.readouterr()
-    tiny = ["--d-model", "32", "--n-heads", "2", "--enc-layers", "1", "--dec-layers", "1"]
-    assert main(common + ["--out", str(tmp_path / "coarse"), "--memory-grid", "0"] + tiny) != 0
-    assert "fine image map" in capsys.readouterr().err

@@ -174,8 +174,7 @@ def cmd_train(args) -> int:
                       save_every=args.save_every, eval_every=args.eval_every, eval_examples=args.eval_examples,
                       device=args.device, resume=args.resume, sigma=args.sigma, model=overrides,
                       init_from=args.init_from, curriculum_start=args.curriculum_start, curriculum=args.curriculum,
-                      targets=args.targets, ordinal_smoothing=args.ordinal_smoothing,
-                      cell_readout=args.cell_readout)
+                      targets=args.targets, ordinal_smoothing=args.ordinal_smoothing)
     if not 0 <= args.ordinal_smoothing <= 1:
         raise TreediffError("--ordinal-smoothing must be between 0 and 1")
     if args.curriculum_start < 1 or not 0 <= args.curriculum <= 1:
@@ -269,8 +268,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="edits to learn: the reverse path to the clean program, or undo the last mutation (ablation)")
     p.add_argument("--ordinal-smoothing", type=float, default=0.0,
                    help="weight (0-1) of a Gaussian over neighbouring values in number targets (0 = one-hot)")
-    p.add_argument("--cell-readout", action="store_true",
-                   help="number logits also point at cells of the fine image map (new models, or grown from --init-from)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")

@@ -41,9 +41,6 @@ class ModelConfig:
     max_replacement: int = 96
     dropout: float = 0.0
     memory_grid: int = 0  # if > 0: a finer grid x grid image map the decoder also attends to (0 = off)
-    # Vocabulary ids of each ordered terminal (numbers), in value order. With memory_grid,
-    # these get the cell readout (see `CellReadout`); empty = plain lm_head logits only.
-    ordinal_groups: tuple = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,61 +100,6 @@ class ImageEncoder(nn.Module):
         return tokens, memory
 
 
-class CellReadout(nn.Module):
-    """Number logits read off the fine image map by pointing at a cell.
-
-    A coordinate is *where* something is, and the fine map's cells are places: the decoder
-    state scores every cell, the scores of a column (a row) are pooled into one score per x
-    (per y) position, resampled to the terminal's number of values, and added, with a gate
-    the decoder state sets per terminal, to the logits of that terminal's values. lm_head
-    alone has to turn an attended coordinate into a peaked 16-way distribution through its
-    nonlinearity, which is what the v5 model learned only roughly (number loss 2.46 nats
-    against 2.77 for chance). A model grown from one without the readout keeps all its
-    weights; only the number logits change, a little, until training tunes the readout.
-    """
-
-    def __init__(self, d: int, grid: int, groups: tuple):
-        super().__init__()
-        self.grid = grid
-        self.groups = [list(g) for g in groups]
-        self.query = nn.Linear(d, d)
-        self.key = nn.Linear(d, d)
-        self.gate = nn.Linear(d, 2 * len(self.groups))  # (x, y) gate per ordered terminal
-
-    def reset_parameters(self) -> None:
-        # Gates start slightly open. Shut gates would leave a grown model's output unchanged,
-        # but then the queries and keys get no gradient and the gates none worth following
-        # (a product of zeros: in a 250-step trial from the v5 model nothing moved).
-        # Unit-scale queries and keys make the cell scores vary from the start.
-        d = self.query.in_features
-        for lin in (self.query, self.key):
-            nn.init.normal_(lin.weight, std=d ** -0.5)
-            nn.init.zeros_(lin.bias)
-        nn.init.zeros_(self.gate.weight)
-        nn.init.constant_(self.gate.bias, 0.5)
-
-    def cell_keys(self, cells: torch.Tensor) -> torch.Tensor:
-        """(B, g*g, d) fine-map tokens -> (B, g*g, d) keys (computed once per program)."""
-        return self.key(cells)
-
-    def forward(self, h: torch.Tensor, keys: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """h: (B, R, d) decoder states; keys: (B, g*g, d); logits: (B, R, V) -> logits + readout."""
-        B, R, d = h.shape
-        g = self.grid
-        scores = torch.einsum("brd,bkd->brk", self.query(h), keys).view(B, R, g, g) / d ** 0.5  # [.., y, x]
-        by_x = torch.logsumexp(scores, dim=-2)  # (B, R, g): one score per column
-        by_y = torch.logsumexp(scores, dim=-1)
-        gates = self.gate(h)
-        add = torch.zeros_like(logits)
-        for i, ids in enumerate(self.groups):
-            xs, ys = by_x, by_y
-            if len(ids) != g:  # resample the g positions onto the terminal's value range
-                xs = F.interpolate(by_x.reshape(B * R, 1, g), size=len(ids), mode="linear", align_corners=True).view(B, R, -1)
-                ys = F.interpolate(by_y.reshape(B * R, 1, g), size=len(ids), mode="linear", align_corners=True).view(B, R, -1)
-            add[..., ids] = gates[..., 2 * i:2 * i + 1] * xs + gates[..., 2 * i + 1:2 * i + 2] * ys
-        return logits + add
-
-
 class TreeDiffusionModel(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -182,10 +124,7 @@ class TreeDiffusionModel(nn.Module):
         self.decoder = nn.TransformerDecoder(dec_layer, c.dec_layers)
         self.decoder_norm = nn.LayerNorm(d)
         self.lm_head = nn.Linear(d, c.vocab_size)
-        self.readout = CellReadout(d, c.memory_grid, c.ordinal_groups) if c.memory_grid and c.ordinal_groups else None
         self.apply(self._init)
-        if self.readout is not None:
-            self.readout.reset_parameters()
 
     @staticmethod
     def _init(module: nn.Module) -> None:
@@ -247,15 +186,8 @@ class TreeDiffusionModel(nn.Module):
         x = torch.cat([site_repr.unsqueeze(1), self.token_embedding(replacement)], dim=1)
         x = x + self.replacement_position(torch.arange(R + 1, device=x.device))
         causal = torch.triu(torch.ones(R + 1, R + 1, dtype=torch.bool, device=x.device), diagonal=1)
-        h = self.decoder_norm(self.decoder(x, states, tgt_mask=causal, memory_key_padding_mask=pad))
-        logits = self.lm_head(h)
-        if self.readout is not None:
-            logits = self.readout(h, self.readout.cell_keys(self._cells(states)), logits)
-        return logits
-
-    def _cells(self, memory: torch.Tensor) -> torch.Tensor:
-        # `heads` appends the fine map's cells at the end of the decoder memory.
-        return memory[:, -self.config.memory_grid ** 2:]
+        h = self.decoder(x, states, tgt_mask=causal, memory_key_padding_mask=pad)
+        return self.lm_head(self.decoder_norm(h))
 
     # ------------------------------------------------ incremental decoding
     # Search decodes token by token. Re-running the decoder over the whole prefix and
@@ -283,8 +215,6 @@ class TreeDiffusionModel(nn.Module):
             memory.append((per_item(heads(F.linear(states, w[d:2 * d], b[d:2 * d]))),
                            per_item(heads(F.linear(states, w[2 * d:], b[2 * d:])))))
         cache = {"memory": memory, "attend": per_item((~pad)[:, None, None, :]), "self": [None] * len(memory), "pos": 0}
-        if self.readout is not None:
-            cache["cell_keys"] = per_item(self.readout.cell_keys(self._cells(states)))
         x = site_repr + self.replacement_position.weight[0]
         return cache, self._decode_position(cache, x)
 
@@ -318,11 +248,7 @@ class TreeDiffusionModel(nn.Module):
             mk, mv = cache["memory"][i]
             h = h + layer.multihead_attn.out_proj(merge(F.scaled_dot_product_attention(q, mk, mv, attn_mask=cache["attend"])))
             h = h + layer.linear2(F.gelu(layer.linear1(layer.norm3(h))))
-        h = self.decoder_norm(h)
-        logits = self.lm_head(h)
-        if self.readout is not None:
-            logits = self.readout(h, cache["cell_keys"], logits)
-        return logits[:, 0]
+        return self.lm_head(self.decoder_norm(h[:, 0]))
 
     def forward(self, batch: dict) -> dict:
         """Training losses for a collated batch (see `data.collate`)."""

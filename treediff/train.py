@@ -27,7 +27,6 @@ from .checkpoint import checkpoint_paths, load_checkpoint, load_training_state, 
 from .data import EditStream, ExampleGenerator, collate, n_site_kinds
 from .domains import get_domain
 from .errors import TreediffError
-from .grammar import ordinal_order
 from .model import ModelConfig, TreeDiffusionModel
 from .noise import NoiseConfig
 from .utils import resolve_device, seed_everything
@@ -60,29 +59,6 @@ class TrainConfig:
     targets: str = "reverse"  # "reverse" path edits, or "undo" the last mutation (ablation)
     ordinal_smoothing: float = 0.0  # weight of the Gaussian over neighbouring values in number targets
     model: dict = field(default_factory=dict)  # ModelConfig overrides (d_model, enc_layers, ...)
-    cell_readout: bool = False  # number logits also read off the fine image map (model.CellReadout)
-
-
-def ordinal_groups(grammar) -> list[list[int]]:
-    """Vocabulary ids of each ordered terminal's values, in order (the cell readout's targets)."""
-    groups = []
-    for t, term in enumerate(grammar.terminals):
-        order = ordinal_order(term)
-        if order is not None:
-            groups.append([grammar.token_id[(t, v)] for v in order])
-    return groups
-
-
-def grow_cell_readout(model: TreeDiffusionModel, grammar) -> TreeDiffusionModel:
-    """The same network (all its weights) plus a new cell readout, which moves only the
-    number logits, a little, at the start."""
-    if not model.config.memory_grid:
-        raise TreediffError("--cell-readout needs a model with a fine image map (memory_grid > 0)")
-    config = ModelConfig(**{**model.config.to_dict(), "ordinal_groups": ordinal_groups(grammar)})
-    grown = TreeDiffusionModel(config)
-    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
-    assert not unexpected and all(k.startswith("readout.") for k in missing), (missing, unexpected)
-    return grown
 
 
 def _lr_at(step: int, cfg: TrainConfig) -> float:
@@ -211,8 +187,6 @@ def train(cfg: TrainConfig) -> dict:
             raise TreediffError(f"--init-from {cfg.init_from}: its model reads {model.config.channels}-channel "
                                 f"{model.config.image_size}px images, {cfg.domain} needs {domain.channels}-channel "
                                 f"{domain.model_size}px")
-        if cfg.cell_readout and model.readout is None:
-            model = grow_cell_readout(model, grammar).to(device)
         if rank == 0:
             print(f"starting from the weights of {cfg.init_from}", file=sys.stderr)
     else:
@@ -224,10 +198,6 @@ def train(cfg: TrainConfig) -> dict:
         if "memory_grid" not in cfg.model:
             fine = model_args["image_size"] // 4
             model_args["memory_grid"] = fine if fine > model_args.get("grid", ModelConfig.grid) else 0
-        if cfg.cell_readout:
-            if not model_args["memory_grid"]:
-                raise TreediffError("--cell-readout needs a fine image map (--memory-grid)")
-            model_args["ordinal_groups"] = ordinal_groups(grammar)
         model = TreeDiffusionModel(ModelConfig(**model_args)).to(device)
     model.train()
     raw_model = model
