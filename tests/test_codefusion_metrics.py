@@ -17,6 +17,9 @@ def test_bash_template():
     assert template_match("find /tmp -name a.txt", "find . -name '*.py'")
     assert not template_match("find . -type f", "find . -name x")
     assert template_match("ls -l >out", "ls -l > other")
+    # a negative number is a value, not a flag (NL2Bash: "find . -mtime -14 -ls")
+    assert template_match("find . -mtime -14 -ls", "find /home -mtime +3 -ls")
+    assert template_match("find . -mtime -14 -ls | sort", "find . -mtime 2 -ls | sort")
 
 
 def test_bleu_and_distance():

@@ -40,6 +40,11 @@ def exact_match(pred: str, gold: str, lang: str) -> bool:
 # ----------------------------------------------------------------------------- bash
 
 
+def _is_flag(word: str) -> bool:
+    # "-mtime -14": the -14 is a value (a negative number), not an option.
+    return word.startswith("-") and not re.fullmatch(r"-[0-9.]+", word)
+
+
 def _bash_words(node, out: list[str]) -> None:
     kind = node.kind
     if kind == "command":
@@ -50,7 +55,7 @@ def _bash_words(node, out: list[str]) -> None:
                 if first:
                     out.append(w)
                     first = False
-                elif w.startswith("-"):
+                elif _is_flag(w):
                     out.append(w.split("=", 1)[0])
                 else:
                     out.append("ARG")
@@ -98,7 +103,7 @@ def bash_template(cmd: str) -> str:
                 out.append(tok)
                 first = False
             else:
-                out.append(tok.split("=", 1)[0] if tok.startswith("-") else "ARG")
+                out.append(tok.split("=", 1)[0] if _is_flag(tok) else "ARG")
         return " ".join(out)
 
 
