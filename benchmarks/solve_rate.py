@@ -44,6 +44,8 @@ def main() -> None:
     parser.add_argument("--score-weight", type=float, default=SearchConfig.score_weight)
     parser.add_argument("--temperature", type=float, default=SearchConfig.temperature)
     parser.add_argument("--simplify", action="store_true", help="the polish also tries dropping operands")
+    parser.add_argument("--no-repair", action="store_true",
+                        help="ablation: no residual repairs (Domain.repairs), policy edits and polish only")
     parser.add_argument("--complexity-penalty", type=float,
                         help="score the search gives up per primitive (default: the domain's)")
     parser.add_argument("--mode", choices=["search", "rollout"], default="search")
@@ -82,7 +84,7 @@ def main() -> None:
         else:
             cfg = SearchConfig(budget=max(budgets), beam=args.beam, edits_per_node=args.edits_per_node,
                                score_weight=args.score_weight, temperature=args.temperature,
-                               simplify=args.simplify)
+                               simplify=args.simplify, repair=not args.no_repair)
             result = seeded_search(searcher, target, cfg, args.seed + i, seeder, args.ar_seeds)
         records.append({"target": text, "solved": result.solved, "nodes": result.nodes_expanded,
                         "seconds": result.seconds, "score": result.score, "program": result.program})
@@ -114,6 +116,7 @@ def main() -> None:
         "threads": args.threads,
         "complexity_penalty": domain.complexity_penalty,
         "simplify": args.simplify,
+        "repair": not args.no_repair and domain.repairs is not None,
     }
     if args.json:
         print(json.dumps(summary))

@@ -5,6 +5,7 @@ Methods (each searches a target picture under a budget of distinct programs rend
 * ``td``          tree diffusion, value-ranked beam search (`Searcher.search`, rank="value")
 * ``td-rollout``  tree diffusion without search (`Searcher.rollout`)
 * ``td-novalue``  tree diffusion, beam search ranked by policy log-probability (rank="logprob")
+* ``td-norepair`` tree diffusion search without the domain's residual repairs (Domain.repairs)
 * ``td-ar``       tree diffusion search started from CSGNet's first programs (greedy, then beam)
   instead of random ones, as the reference seeds its search with autoregressive samples;
   every seed program counts as a node
@@ -38,7 +39,7 @@ from .errors import TreediffError
 from .metrics import program_metrics
 from .utils import atomic_write_text
 
-METHODS = ("td", "td-rollout", "td-novalue", "td-undo", "td-ar", "csgnet", "repl", "hillclimb")
+METHODS = ("td", "td-rollout", "td-novalue", "td-norepair", "td-undo", "td-ar", "csgnet", "repl", "hillclimb")
 BASELINES = ("csgnet", "repl", "hillclimb")
 DEFAULT_BUDGETS = (1, 10, 100, 500, 1000, 5000)
 TEST_SET_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "testsets"
@@ -125,7 +126,7 @@ def load_problems(domain: Domain, test_set: str | None, n: int | None) -> list[s
 # ------------------------------------------------------------------ methods
 def make_runner(method: str, domain: Domain, cfg: BenchConfig) -> Runner:
     """The search function of one method, with its network loaded (a missing checkpoint is a clear error)."""
-    if method in ("td", "td-rollout", "td-novalue"):
+    if method in ("td", "td-rollout", "td-novalue", "td-norepair"):
         from .solve import load_searcher
 
         searcher = load_searcher(domain.name, cfg.checkpoint, cfg.device)
@@ -173,8 +174,8 @@ def load_undo_searcher(domain: Domain, checkpoint: str | None, device: str):
 
 def td_runner(searcher, method: str, beam: int = 16, edits_per_node: int = 4, seeder=None,
               n_seeds: int = 8) -> Runner:
-    """Tree diffusion as a bench method: ``td`` (value), ``td-novalue`` (log-prob), ``td-rollout`` (no search);
-    with `seeder` (a seeding.ARSeeder) the search starts from its first `n_seeds` programs."""
+    """Tree diffusion as a bench method: ``td`` (value), ``td-novalue`` (log-prob), ``td-norepair`` (no
+    residual repairs, Domain.repairs), ``td-rollout`` (no search); with `seeder` (a seeding.ARSeeder) the search starts from its first `n_seeds` programs."""
     from .search import SearchConfig
     from .seeding import seeded_search
 
@@ -183,7 +184,8 @@ def td_runner(searcher, method: str, beam: int = 16, edits_per_node: int = 4, se
             r = searcher.rollout(target, budget, seed=seed)
         else:
             cfg = SearchConfig(budget=budget, beam=beam, edits_per_node=edits_per_node,
-                               rank="logprob" if method == "td-novalue" else "value")
+                               rank="logprob" if method == "td-novalue" else "value",
+                               repair=method != "td-norepair")
             r = seeded_search(searcher, target, cfg, seed, seeder, n_seeds)
         return {"program": r.program, "solved": r.solved, "score": r.score, "nodes_expanded": r.nodes_expanded,
                 "seconds": r.seconds}

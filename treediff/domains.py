@@ -60,6 +60,10 @@ class Domain:
     complexity_penalty: float = 0.0
     # What `goal`'s score is, named in every report ("iou": CSG2D's mask IoU; "1-rmse").
     score_measure: str = "iou"
+    # Optional hand-written proposals next to the policy's: ``repairs(grammar, program_text,
+    # target, image) -> [Node]``, programs that fix what the render visibly gets wrong (see
+    # renderers/csg2d_repair.py). Search renders and counts each one like any candidate.
+    repairs: Callable | None = None
     grammar_kwargs: dict = field(default_factory=dict)
 
     @cached_property
@@ -149,6 +153,7 @@ def builtin_grammar(filename: str) -> Path:
 
 def _register_builtins() -> None:
     from .renderers.csg2d import CSG2DRenderer, csg_goal
+    from .renderers.csg2d_repair import csg2d_repairs
     from .renderers.tinysvg import TinySVGRenderer, rgb_goal
 
     register_domain(Domain(
@@ -157,6 +162,7 @@ def _register_builtins() -> None:
         renderer=CSG2DRenderer,
         goal=csg_goal,
         min_complexity=0.04,
+        repairs=csg2d_repairs,
         description="circles and rotated quads combined by union and difference (tree-diffusion CSG2D)",
     ))
     register_domain(Domain(

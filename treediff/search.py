@@ -9,6 +9,14 @@ by program text, and visited programs are never counted twice.
   go (``rank="value"``) or by accumulated policy log-probability (``rank="logprob"``, the
   reference's ranking, kept as an ablation); stop when the goal check passes, if the
   domain's goal is exact (`Domain.stop_at_goal`), else spend the budget on the best score.
+  After each round the best program so far has its numbers polished by coordinate search
+  (`refine`); once `repair_after` programs have been tried, it is also offered to the
+  domain's residual repairs (`Domain.repairs`: for CSG2D, a shape fitted to each region of
+  missing or extra ink, added or cut out). Repairs finish a search rather than start it:
+  from the first round they raised the mean score but pulled the beam toward patched,
+  ever larger programs and solved fewer problems (docs/models.md). The start is counted
+  in programs tried, not as a share of the budget, so a search's course up to any node
+  count does not depend on its budget (what `treediff bench` relies on).
 * `rollout`: no search, follow the policy's greedy edit from one start program.
 """
 
@@ -47,6 +55,8 @@ class SearchConfig:
     refine: bool = True  # polish the best program's values by coordinate search on the goal score
     refine_budget: int = 80  # at most this many programs per polish
     simplify: bool = False  # the polish also tries dropping operands (Grammar.hoists); see docs/models.md
+    repair: bool = True  # try the domain's residual repairs (Domain.repairs) of each new best program
+    repair_after: int = 1500  # ... once this many programs have been tried; see `search`
 
 
 @dataclass
@@ -337,6 +347,7 @@ class Searcher:
         self.evaluate(target_t, pool)
         expansions: dict[str, int] = {}
         refined: set[str] = set()
+        repaired: set[str] = set()
 
         def rank_key(c: Candidate) -> float:
             if cfg.rank == "logprob":
@@ -354,24 +365,36 @@ class Searcher:
                 chunk = frontier[i:i + cfg.batch_size]
                 proposals += self.propose(target_t, chunk, cfg.edits_per_node, rng, cfg.temperature)
             new: list[Candidate] = []
+
+            def consider(node: Node, logprob: float) -> Candidate | None:
+                """Render and count `node` unless seen; None when seen or the budget is spent."""
+                nonlocal best
+                text = self.grammar.unparse(node)
+                if len(visited) >= cfg.budget or text in visited:
+                    return None
+                visited.add(text)
+                c = self._candidate(node, target, logprob)
+                new.append(c)
+                if progress:
+                    progress.update(1)
+                if c.objective > best.objective:
+                    best = c
+                    trace.append((len(visited), c.text, c.score))
+                return c
+
             for parent, edits in zip(frontier, proposals):
                 expansions[parent.text] = expansions.get(parent.text, 0) + 1
                 for edit, lp in edits:
-                    if len(visited) >= cfg.budget:
-                        break
-                    node = edit.apply(self.grammar, parent.state.node)
-                    text = self.grammar.unparse(node)
-                    if text in visited:
-                        continue
-                    visited.add(text)
-                    c = self._candidate(node, target, parent.logprob + lp)
-                    new.append(c)
-                    if progress:
-                        progress.update(1)
-                    if c.objective > best.objective:
-                        best = c
-                        trace.append((len(visited), c.text, c.score))
-                    if c.solved and stop:
+                    c = consider(edit.apply(self.grammar, parent.state.node), parent.logprob + lp)
+                    if c is not None and c.solved and stop:
+                        return self._result(c, visited, t0, trace)
+            if (cfg.repair and self.domain.repairs and best.text not in repaired
+                    and len(visited) >= cfg.repair_after):
+                repaired.add(best.text)
+                parent = best
+                for node in self.domain.repairs(self.grammar, parent.text, target, parent.image):
+                    c = consider(node, parent.logprob)
+                    if c is not None and c.solved and stop:
                         return self._result(c, visited, t0, trace)
             if cfg.refine and best.text not in refined and len(visited) < cfg.budget:
                 refined.add(best.text)

@@ -1,0 +1,102 @@
+"""CSG2D residual repairs (renderers/csg2d_repair.py) and how search uses them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from treediff.domains import get_domain
+from treediff.model import ModelConfig, TreeDiffusionModel
+from treediff.data import n_site_kinds
+from treediff.renderers.csg2d_repair import csg2d_repairs, fit_shapes
+from treediff.search import SearchConfig, Searcher
+
+
+@pytest.fixture(scope="module")
+def csg():
+    return get_domain("csg2d")
+
+
+def untrained_model(d) -> TreeDiffusionModel:
+    torch.manual_seed(0)
+    g = d.grammar
+    return TreeDiffusionModel(ModelConfig(vocab_size=len(g.vocab), n_site_kinds=n_site_kinds(g), channels=d.channels,
+                                          image_size=d.model_size, d_model=32, n_heads=2, enc_layers=1,
+                                          dec_layers=1)).eval()
+
+
+@pytest.mark.parametrize("shape, expected", [
+    ("(Circle 4 8 8)", "(Circle 4 8 8)"),
+    ("(Circle 3 5 B)", "(Circle 3 5 B)"),
+    ("(Quad 8 6 A 4 G)", "(Quad 8 6 A 4 G)"),
+    ("(Quad 7 9 A 3 I)", "(Quad 7 9 A 3 I)"),  # 90 degrees: the long side is vertical
+    ("(Quad 8 8 A 3 H)", "(Quad 8 8 A 3 H)"),
+])
+def test_moment_fit_recovers_a_lone_shape(csg, shape, expected):
+    """A shape drawn alone is read back from its image moments (up to the symmetries of
+    its kind: a quad turned by 180 degrees is the same picture)."""
+    region = csg.render_text(shape) > 0.5
+    fitted = fit_shapes(region)
+    target = csg.render_text(expected)
+    assert any(csg.goal(target, csg.render_text(s))[0] for s in fitted), fitted
+
+
+def test_repairs_cut_a_hole_and_add_a_missing_part(csg):
+    g = csg.grammar
+    # A hole the render lacks: the repair cuts it out with "-".
+    holed = "(- (Circle 6 8 8) (Circle 2 8 8))"
+    target = csg.render_text(holed)
+    current = "(Circle 6 8 8)"
+    repairs = csg2d_repairs(g, current, target, csg.render_text(current))
+    assert any(csg.goal(target, csg.render(r))[0] for r in repairs)
+    assert all(g.unparse(r).startswith("(- (Circle 6 8 8)") for r in repairs)  # nothing is missing, only extra
+    # A part the render lacks: the repair adds it with "+".
+    two = "(+ (Circle 3 4 4) (Quad B B 4 6 G))"
+    target = csg.render_text(two)
+    current = "(Circle 3 4 4)"
+    repairs = csg2d_repairs(g, current, target, csg.render_text(current))
+    assert any(csg.goal(target, csg.render(r))[0] for r in repairs)
+
+
+def test_repairs_follow_the_polarity_the_goal_accepts(csg):
+    """The goal also accepts a light-on-dark picture; the residual is taken against the
+    polarity the render already matches, so an inverted target needs the same repair."""
+    g = csg.grammar
+    target = 1.0 - csg.render_text("(- (Circle 6 8 8) (Circle 2 8 8))")
+    current = "(Circle 6 8 8)"
+    repairs = csg2d_repairs(g, current, target, csg.render_text(current))
+    assert any(csg.goal(target, csg.render(r))[0] for r in repairs)
+
+
+def test_nothing_to_repair_when_the_render_matches(csg):
+    program = "(+ (Circle 4 8 8) (Quad 8 8 4 4 H))"
+    image = csg.render_text(program)
+    assert csg2d_repairs(csg.grammar, program, image, image) == []
+
+
+def test_search_counts_repairs_and_the_ablation_turns_them_off(csg):
+    """With an untrained policy, the repair of the start program is what finds a hole's
+    answer within a small budget; without repairs the same search does not; both stay
+    within the budget, which counts every repaired program."""
+    g = csg.grammar
+    answer = g.parse("(- (Quad 8 8 C C G) (Circle 3 8 8))")
+    target = csg.render(answer)
+    searcher = Searcher(csg, untrained_model(csg))
+    start = [g.parse("(Quad 8 8 C C G)")]
+    cfg = dict(budget=12, beam=2, edits_per_node=2, refine=False, repair_after=0)
+    with_repair = searcher.search(target, SearchConfig(**cfg), seed=0, init=start)
+    without = searcher.search(target, SearchConfig(**cfg, repair=False), seed=0, init=start)
+    assert with_repair.solved and with_repair.nodes_expanded <= 12
+    assert not without.solved and without.nodes_expanded == 12
+
+
+def test_repairs_wait_for_repair_after(csg):
+    """Repairs finish a search: before `repair_after` programs have been tried there are none."""
+    g = csg.grammar
+    target = csg.render(g.parse("(- (Quad 8 8 C C G) (Circle 3 8 8))"))
+    searcher = Searcher(csg, untrained_model(csg))
+    start = [g.parse("(Quad 8 8 C C G)")]
+    cfg = dict(budget=12, beam=2, edits_per_node=2, refine=False)
+    late = searcher.search(target, SearchConfig(**cfg, repair_after=100), seed=0, init=start)
+    without = searcher.search(target, SearchConfig(**cfg, repair=False), seed=0, init=start)
+    assert (late.program, late.nodes_expanded) == (without.program, without.nodes_expanded)
