@@ -110,6 +110,9 @@ def main() -> int:
     parser.add_argument("--complexity-penalty", type=float,
                         help="score units per primitive the search subtracts (default: the domain's)")
     parser.add_argument("--simplify", action="store_true", help="the polish also tries dropping operands")
+    parser.add_argument("--no-repair", action="store_true", help="ablation: no residual repairs of unexplained strokes")
+    parser.add_argument("--repair-after", type=int,
+                        help="programs tried before repairs start (default: 3/4 of the largest budget, as treediff solve)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--records", action="store_true", help="also print one JSON line per problem")
@@ -128,6 +131,8 @@ def main() -> int:
     if args.complexity_penalty is not None:
         domain.complexity_penalty = args.complexity_penalty
     model, info, path = load_model(args.checkpoint, domain)
+    repair_after = args.repair_after if args.repair_after is not None else \
+        min(SearchConfig.repair_after, int(0.75 * budgets[-1]))
     searcher = Searcher(domain, model)
     programs = benchmark_programs(domain, args.n)
     records = []
@@ -141,7 +146,8 @@ def main() -> int:
         target = preprocess_sketch(picture, searcher.image_size, frame=args.frame)
         prep_seconds = time.time() - t0
         reference = framed_target(domain, node, searcher.image_size, args.frame)
-        cfg = SearchConfig(budget=budgets[-1], beam=args.beam, simplify=args.simplify)
+        cfg = SearchConfig(budget=budgets[-1], beam=args.beam, simplify=args.simplify, repair=not args.no_repair,
+                           repair_after=repair_after)
         result = searcher.search(target, cfg, seed=args.seed + i)
         best_at = {}
         for b in budgets:
@@ -161,7 +167,8 @@ def main() -> int:
                "style": "heldout", "frame": args.frame, "n": len(programs), "shard": args.shard,
                "success": "foreground IoU of >0.5 masks, clean render vs clean target, >= 0.9",
                "score_measure": domain.score_measure, "beam": args.beam,
-               "complexity_penalty": domain.complexity_penalty, "simplify": args.simplify}
+               "complexity_penalty": domain.complexity_penalty, "simplify": args.simplify,
+               "repair_after": None if args.no_repair else repair_after}
     for variant in variants:
         rs = [r for r in records if r["variant"] == variant]
         if not rs:

@@ -100,3 +100,23 @@ def test_repairs_wait_for_repair_after(csg):
     late = searcher.search(target, SearchConfig(**cfg, repair_after=100), seed=0, init=start)
     without = searcher.search(target, SearchConfig(**cfg, repair=False), seed=0, init=start)
     assert (late.program, late.nodes_expanded) == (without.program, without.nodes_expanded)
+
+
+@pytest.mark.parametrize("truth, current", [
+    ("(- (Quad 8 8 C 8 G) (Circle 4 8 C))", "(Quad 8 8 C 8 G)"),  # a bite: an arc inside the ink
+    ("(+ (Quad 6 8 8 8 G) (Circle 4 C 8))", "(Quad 6 8 8 8 G)"),  # a bulge: an arc outside it
+    ("(- (Circle 6 8 8) (Circle 2 8 8))", "(Circle 6 8 8)"),  # a hole: a closed loop inside it
+])
+def test_sketch_repairs_read_unexplained_strokes(truth, current):
+    """Against a simulated drawing, the stroke the current outline does not explain is
+    fitted and cut or added by where it lies: the true program is among the repairs."""
+    import numpy as np
+
+    from treediff.renderers.csg2d_repair import csg2d_sketch_repairs
+
+    sketch = get_domain("csg2d-sketch")
+    g = sketch.grammar
+    for seed in range(2):
+        drawing = sketch.target_image(g.parse(truth), np.random.default_rng(seed))
+        repairs = csg2d_sketch_repairs(g, current, drawing, sketch.render_text(current))
+        assert truth in [g.unparse(r) for r in repairs]

@@ -434,6 +434,7 @@ SKETCH_COMPLEXITY_PENALTY = 0.03
 
 def make_sketch_domain(style: SketchStyle = TRAIN_STYLE) -> SketchDomain:
     from .renderers.csg2d import CSG2DRenderer
+    from .renderers.csg2d_repair import csg2d_sketch_repairs
 
     return SketchDomain(
         name=SKETCH_DOMAIN,
@@ -444,6 +445,7 @@ def make_sketch_domain(style: SketchStyle = TRAIN_STYLE) -> SketchDomain:
         max_primitives=5,
         stop_at_goal=False,
         complexity_penalty=SKETCH_COMPLEXITY_PENALTY,
+        repairs=csg2d_sketch_repairs,
         description="CSG2D from hand-drawn outlines: clean candidates scored against the strokes (outline-chamfer)",
         style=style,
     )

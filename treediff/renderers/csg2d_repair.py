@@ -89,3 +89,60 @@ def csg2d_repairs(grammar: Grammar, program: str, target: np.ndarray, image: np.
             for shape in fit_shapes(region):
                 programs.append(f"({op} {program} {shape})")
     return [grammar.parse(text) for text in programs]
+
+
+# ----------------------------------------------------------------------------- sketches
+STROKE_TOLERANCE = 2.5 / 64  # share of the width: strokes farther than this from the outline are unexplained
+MIN_STROKE_FRACTION = 0.002  # unexplained stroke pieces smaller than this share of the canvas are wobble
+
+
+def _circle_through(ys: np.ndarray, xs: np.ndarray) -> tuple[float, float, float] | None:
+    """Least-squares circle through points (the algebraic fit: x^2 + y^2 + Dx + Ey + F = 0),
+    which also fits an arc: a bite or a bulge is drawn as part of a circle's outline."""
+    a = np.stack([xs, ys, np.ones_like(xs)], axis=1)
+    b = -(xs * xs + ys * ys)
+    (d, e, f), *_ = np.linalg.lstsq(a, b, rcond=None)
+    cx, cy = -d / 2.0, -e / 2.0
+    r2 = cx * cx + cy * cy - f
+    return (cx, cy, math.sqrt(r2)) if r2 > 0 else None
+
+
+def csg2d_sketch_repairs(grammar: Grammar, program: str, target: np.ndarray, image: np.ndarray) -> list[Node]:
+    """Repairs against a hand-drawn outline: a shape for each piece of stroke the render's
+    outline does not explain, cut out (``-``) when the piece lies inside the render's
+    ink, added (``+``) when outside; in an outline drawing of CSG a line inside a shape can
+    only be the edge of a hole or a bite.
+
+    A piece is fitted by the circle through its points (a least-squares fit, which also
+    reads an arc) and, when it closes on itself, by the moment fit of the region it encloses.
+    """
+    from ..sketch import _stroke_distances, outline_of
+
+    strokes, _ = _stroke_distances(target)
+    outline = outline_of(image)
+    if not strokes.any() or not outline.any():
+        return []
+    size = target.shape[0]
+    per_digit = size / 16.0
+    unexplained = strokes & (ndimage.distance_transform_edt(~outline) > STROKE_TOLERANCE * size)
+    joined = ndimage.binary_dilation(unexplained, iterations=1)  # bridge pen-lift gaps
+    labels, n = ndimage.label(joined, structure=np.ones((3, 3), dtype=bool))
+    if n == 0:
+        return []
+    counts = ndimage.sum_labels(unexplained, labels, index=np.arange(1, n + 1))
+    order = [i for i in np.argsort(-counts) if counts[i] >= MIN_STROKE_FRACTION * size * size][:MAX_REGIONS]
+    programs = []
+    for i in order:
+        piece = labels == i + 1
+        ys, xs = np.nonzero(piece & unexplained)
+        op = "-" if (image[ys, xs] > 0.5).mean() > 0.5 else "+"
+        shapes = []
+        circle = _circle_through(ys + 0.5, xs + 0.5)
+        if circle is not None and circle[2] / per_digit <= 15.5:
+            cx, cy, r = circle
+            shapes.append(f"(Circle {_digit(r / per_digit)} {_digit(cx / per_digit)} {_digit(cy / per_digit)})")
+        enclosed = ndimage.binary_fill_holes(piece)
+        if enclosed.sum() > 2 * piece.sum():  # a closed loop: fit the region it encloses
+            shapes += fit_shapes(enclosed)
+        programs += [f"({op} {program} {shape})" for shape in dict.fromkeys(shapes)]
+    return [grammar.parse(text) for text in programs]
