@@ -107,6 +107,44 @@ def _circle_through(ys: np.ndarray, xs: np.ndarray) -> tuple[float, float, float
     return (cx, cy, math.sqrt(r2)) if r2 > 0 else None
 
 
+def _cutters_along(ys: np.ndarray, xs: np.ndarray, stray: tuple[np.ndarray, np.ndarray],
+                   per_digit: float) -> list[str]:
+    """Quads with one side on a straight stroke, reaching across it to the render's stray outline.
+
+    A cut by a quad shows in an outline drawing as a straight line across the shape, and
+    the render without the cut still draws the outline beyond that line. Quads turn in
+    steps of 45 degrees, so the line's direction is snapped to one; the quad lies on the
+    side of the line where the stray outline is (both sides when there is none).
+    """
+    if len(xs) < 4:
+        return []
+    centre = np.array([xs.mean(), ys.mean()])
+    eigvals, eigvecs = np.linalg.eigh(np.cov(np.stack([xs, ys])) + np.eye(2) / 12.0)
+    length, width = math.sqrt(12.0 * eigvals[1]), math.sqrt(12.0 * eigvals[0])
+    if width > 0.35 * length:  # not a straight stroke
+        return []
+    axis = eigvecs[:, 1]
+    step = int(round(math.degrees(math.atan2(axis[1], axis[0])) % 180.0 / 45.0)) % 4
+    theta = math.radians(45.0 * step)
+    along = np.array([math.cos(theta), math.sin(theta)])
+    normal = np.array([-along[1], along[0]])
+    points = np.stack([stray[1], stray[0]], axis=1) - centre
+    depth_all = points @ normal
+    near = np.abs(points @ along) <= length  # stray outline beside this stroke, not elsewhere
+    cutters = []
+    sides = [1.0, -1.0]
+    if near.any():
+        sides = [1.0 if depth_all[near].mean() > 0 else -1.0]
+    for side in sides:
+        reach = depth_all[near] * side if near.any() else np.array([])
+        depth = (reach.max() if reach.size and reach.max() > 0 else 4 * per_digit) + per_digit
+        span = max(length, 2.0 * np.abs(points[near] @ along).max() if near.any() else 0.0) + 2 * per_digit
+        cx, cy = centre + normal * side * depth / 2.0
+        cutters.append(f"(Quad {_digit(cx / per_digit)} {_digit(cy / per_digit)} {_digit(span / per_digit)} "
+                       f"{_digit(depth / per_digit)} {ANGLE_LETTERS[step]})")
+    return cutters
+
+
 def csg2d_sketch_repairs(grammar: Grammar, program: str, target: np.ndarray, image: np.ndarray) -> list[Node]:
     """Repairs against a hand-drawn outline: a shape for each piece of stroke the render's
     outline does not explain, cut out (``-``) when the piece lies inside the render's
@@ -124,7 +162,11 @@ def csg2d_sketch_repairs(grammar: Grammar, program: str, target: np.ndarray, ima
         return []
     size = target.shape[0]
     per_digit = size / 16.0
-    unexplained = strokes & (ndimage.distance_transform_edt(~outline) > STROKE_TOLERANCE * size)
+    tolerance = STROKE_TOLERANCE * size
+    unexplained = strokes & (ndimage.distance_transform_edt(~outline) > tolerance)
+    # Outline the drawing does not have: where a straight cut took a corner or an end away.
+    stray_ys, stray_xs = np.nonzero(outline & (ndimage.distance_transform_edt(~strokes) > tolerance))
+    stray = (stray_ys + 0.5, stray_xs + 0.5)
     joined = ndimage.binary_dilation(unexplained, iterations=1)  # bridge pen-lift gaps
     labels, n = ndimage.label(joined, structure=np.ones((3, 3), dtype=bool))
     if n == 0:
@@ -144,5 +186,7 @@ def csg2d_sketch_repairs(grammar: Grammar, program: str, target: np.ndarray, ima
         enclosed = ndimage.binary_fill_holes(piece)
         if enclosed.sum() > 2 * piece.sum():  # a closed loop: fit the region it encloses
             shapes += fit_shapes(enclosed)
+        if op == "-":
+            shapes += _cutters_along(ys + 0.5, xs + 0.5, stray, per_digit)
         programs += [f"({op} {program} {shape})" for shape in dict.fromkeys(shapes)]
     return [grammar.parse(text) for text in programs]
