@@ -122,3 +122,16 @@ def test_sketch_repairs_read_unexplained_strokes(truth, current):
         repairs = csg2d_sketch_repairs(g, current, drawing, sketch.render_text(current))
         clean = sketch.render_text(truth)
         assert any(((sketch.render(r) > 0.5) == (clean > 0.5)).mean() > 0.995 for r in repairs)
+
+
+def test_answer_is_tidied_of_parts_its_picture_does_not_need(csg):
+    """A start program that already draws the target, padded with a shape cut from empty
+    space and a copy hidden under another: the search answers with the clean program at
+    the same node count and score."""
+    g = csg.grammar
+    answer = "(- (Circle 6 8 8) (Quad 8 8 2 2 G))"
+    padded = g.parse("(+ (- (- (Circle 6 8 8) (Quad 8 8 2 2 G)) (Circle 1 1 1)) (Circle 2 5 8))")
+    target = csg.render_text(answer)
+    assert csg.goal(target, csg.render(padded))[1] == 1.0
+    result = Searcher(csg, untrained_model(csg)).search(target, SearchConfig(budget=10), init=[padded])
+    assert result.program == answer and result.nodes_expanded == 1 and result.score == 1.0

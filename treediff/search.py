@@ -57,6 +57,7 @@ class SearchConfig:
     simplify: bool = False  # the polish also tries dropping operands (Grammar.hoists); see docs/models.md
     repair: bool = True  # try the domain's residual repairs (Domain.repairs) of each new best program
     repair_after: int = 1500  # ... once this many programs have been tried; see `search`
+    tidy: bool = True  # drop the answer's operands its picture does not need (`Searcher.tidy`)
 
 
 @dataclass
@@ -343,7 +344,7 @@ class Searcher:
             progress.update(len(visited))
         stop = self.domain.stop_at_goal
         if best.solved and stop:
-            return self._result(best, visited, t0, trace)
+            return self._finish(cfg, target, best, visited, t0, trace)
         self.evaluate(target_t, pool)
         expansions: dict[str, int] = {}
         refined: set[str] = set()
@@ -387,7 +388,7 @@ class Searcher:
                 for edit, lp in edits:
                     c = consider(edit.apply(self.grammar, parent.state.node), parent.logprob + lp)
                     if c is not None and c.solved and stop:
-                        return self._result(c, visited, t0, trace)
+                        return self._finish(cfg, target, c, visited, t0, trace)
             if (cfg.repair and self.domain.repairs and best.text not in repaired
                     and len(visited) >= cfg.repair_after):
                 repaired.add(best.text)
@@ -395,7 +396,7 @@ class Searcher:
                 for node in self.domain.repairs(self.grammar, parent.text, target, parent.image):
                     c = consider(node, parent.logprob)
                     if c is not None and c.solved and stop:
-                        return self._result(c, visited, t0, trace)
+                        return self._finish(cfg, target, c, visited, t0, trace)
             if cfg.refine and best.text not in refined and len(visited) < cfg.budget:
                 refined.add(best.text)
                 polished: list[Candidate] = []
@@ -411,12 +412,12 @@ class Searcher:
                     refined.add(best.text)
                     trace.append((len(visited), best.text, best.score))
                 if best.solved and stop:
-                    return self._result(best, visited, t0, trace)
+                    return self._finish(cfg, target, best, visited, t0, trace)
                 new += polished[-4:]  # the polished program and its last steps join the pool
             if new:
                 self.evaluate(target_t, new)
                 pool = sorted(pool + new, key=rank_key)[: 4 * cfg.beam]
-        return self._result(best, visited, t0, trace)
+        return self._finish(cfg, target, best, visited, t0, trace)
 
     def rollout(self, target: np.ndarray, budget: int, seed: int = 0, init: list[Node] | None = None,
                 progress=None) -> SearchResult:
@@ -451,6 +452,36 @@ class Searcher:
                 current = self._candidate(node, target)
                 visited.add(current.text)
         return self._result(best, visited, t0, trace)
+
+    def tidy(self, best: Candidate, target: np.ndarray) -> Candidate:
+        """The answer without the parts its picture does not need.
+
+        Search keeps whatever a program carries as long as the picture is as good, so an
+        answer can hold shapes cut from empty space or hidden under others, which a person
+        reading or editing it would have to find and delete. Each operand (`Grammar.hoists`)
+        whose removal leaves the search objective at least as good is dropped (outermost
+        first, `Grammar.hoists` order) until none is. This runs after the search on its answer and is not counted
+        in its nodes; it never changes what the program draws beyond the goal's tolerance
+        nor whether it meets the goal.
+        """
+        g = self.grammar
+        changed = True
+        while changed:
+            changed = False
+            for path, sub_path in g.hoists(best.state.node):
+                c = self._candidate(g.replace(best.state.node, path, g.get(best.state.node, sub_path)), target,
+                                    best.logprob)
+                if c.objective >= best.objective and c.solved >= best.solved:
+                    best, changed = c, True
+                    break
+        return best
+
+    def _finish(self, cfg: SearchConfig, target: np.ndarray, best: Candidate, visited: set, t0: float,
+                trace: list) -> SearchResult:
+        tidied = self.tidy(best, target) if cfg.tidy else best
+        if tidied is not best:
+            trace.append((len(visited), tidied.text, tidied.score))
+        return self._result(tidied, visited, t0, trace)
 
     @staticmethod
     def _result(best: Candidate, visited: set, t0: float, trace: list) -> SearchResult:
