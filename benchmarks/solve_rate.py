@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--simplify", action="store_true", help="the polish also tries dropping operands")
     parser.add_argument("--no-repair", action="store_true",
                         help="ablation: no residual repairs (Domain.repairs), policy edits and polish only")
+    parser.add_argument("--repair-after", type=int, default=SearchConfig.repair_after,
+                        help="programs tried before the residual repairs start")
     parser.add_argument("--complexity-penalty", type=float,
                         help="score the search gives up per primitive (default: the domain's)")
     parser.add_argument("--mode", choices=["search", "rollout"], default="search")
@@ -84,7 +86,8 @@ def main() -> None:
         else:
             cfg = SearchConfig(budget=max(budgets), beam=args.beam, edits_per_node=args.edits_per_node,
                                score_weight=args.score_weight, temperature=args.temperature,
-                               simplify=args.simplify, repair=not args.no_repair)
+                               simplify=args.simplify, repair=not args.no_repair,
+                               repair_after=args.repair_after)
             result = seeded_search(searcher, target, cfg, args.seed + i, seeder, args.ar_seeds)
         records.append({"target": text, "solved": result.solved, "nodes": result.nodes_expanded,
                         "seconds": result.seconds, "score": result.score, "program": result.program})
@@ -116,7 +119,7 @@ def main() -> None:
         "threads": args.threads,
         "complexity_penalty": domain.complexity_penalty,
         "simplify": args.simplify,
-        "repair": not args.no_repair and domain.repairs is not None,
+        "repair_after": args.repair_after if not args.no_repair and domain.repairs is not None else None,
     }
     if args.json:
         print(json.dumps(summary))
