@@ -152,7 +152,8 @@ def csg2d_sketch_repairs(grammar: Grammar, program: str, target: np.ndarray, ima
     only be the edge of a hole or a bite.
 
     A piece is fitted by the circle through its points (a least-squares fit, which also
-    reads an arc) and, when it closes on itself, by the moment fit of the region it encloses.
+    reads an arc), when it closes on itself by the moment fit of the region it encloses,
+    and when it is straight and inside the ink by quads cutting along it (`_cutters_along`).
     """
     from ..sketch import _stroke_distances, outline_of
 
