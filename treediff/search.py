@@ -57,7 +57,6 @@ class SearchConfig:
     simplify: bool = False  # the polish also tries dropping operands (Grammar.hoists); see docs/models.md
     repair: bool = True  # try the domain's residual repairs (Domain.repairs) of each new best program
     repair_after: int = 1500  # ... once this many programs have been tried; see `search`
-    simplify_in_finish: bool = False  # EXPERIMENT
     tidy: bool = True  # drop the answer's operands its picture does not need (`Searcher.tidy`)
 
 
@@ -407,9 +406,7 @@ class Searcher:
                     if progress:
                         progress.update(1)
 
-                finishing = cfg.repair and self.domain.repairs is not None and len(visited) >= cfg.repair_after
-                result = self.refine(best, target, visited, cfg.budget, cfg.refine_budget, on_new,
-                                     cfg.simplify or (finishing and cfg.simplify_in_finish))
+                result = self.refine(best, target, visited, cfg.budget, cfg.refine_budget, on_new, cfg.simplify)
                 if result.objective > best.objective:
                     best = result
                     refined.add(best.text)
