@@ -229,3 +229,14 @@ def test_shipped_undo_ablation_model_loads_by_default():
 
     searcher = load_undo_searcher(CSG, None, "cpu")
     assert searcher.model.config.grid == 8 and searcher.domain.name == "csg2d"
+
+
+def test_baseline_flag_compares_the_search_solve_runs():
+    """`--baseline X` pits X against what `treediff solve` does: CSG2D searches start from
+    the shipped CSGNet's programs (td-ar); a domain without an autoregressive model, from
+    random programs (td)."""
+    from treediff.bench import shipped_td_method
+    from treediff.domains import get_domain
+
+    assert shipped_td_method(get_domain("csg2d")) == "td-ar"
+    assert shipped_td_method(get_domain("tinysvg")) == "td"

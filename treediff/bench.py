@@ -172,6 +172,14 @@ def load_undo_searcher(domain: Domain, checkpoint: str | None, device: str):
     return load_searcher(domain.name, str(path), device)
 
 
+def shipped_td_method(domain: Domain) -> str:
+    """The tree-diffusion search `treediff solve` runs for this domain: ``td-ar`` where a
+    shipped autoregressive model fits its grammar (CSG2D), else ``td``."""
+    from .seeding import shipped_seeder
+
+    return "td-ar" if shipped_seeder(domain) is not None else "td"
+
+
 def td_runner(searcher, method: str, beam: int = 16, edits_per_node: int = 4, seeder=None,
               n_seeds: int = 8) -> Runner:
     """Tree diffusion as a bench method: ``td`` (value), ``td-novalue`` (log-prob), ``td-norepair`` (no
@@ -473,15 +481,15 @@ def cmd_bench(args) -> int:
         summary, out_dir = merge(args.action[1:], args.out, budgets)
         _report(args, summary, out_dir)
         return 0
+    domain = get_domain(args.domain)
     if args.methods:
         methods = parse_methods(args.methods)
     elif args.baseline:
         if args.baseline not in BASELINES:
             raise TreediffError(f"unknown baseline '{args.baseline}'; choices: {', '.join(BASELINES)}")
-        methods = ("td", args.baseline)
+        methods = (shipped_td_method(domain), args.baseline)
     else:
-        methods = ("td",)
-    get_domain(args.domain)
+        methods = (shipped_td_method(domain),)
     from .utils import resolve_device
 
     cfg = BenchConfig(domain=args.domain, methods=methods, n=args.n, seeds=args.seeds, budgets=budgets,
@@ -517,8 +525,9 @@ def add_bench_parser(sub) -> None:
                                    "'treediff bench merge results/*' combines shards.")
     p.add_argument("action", nargs="*", help="'merge FILES_OR_FOLDERS...' to combine shards' JSON lines")
     p.add_argument("--domain", default="csg2d")
-    p.add_argument("--baseline", help=f"compare td against one baseline ({', '.join(BASELINES)})")
-    p.add_argument("--methods", help=f"comma-separated, from: {', '.join(METHODS)} (default: td)")
+    p.add_argument("--baseline", help=f"compare the shipped search against one baseline ({', '.join(BASELINES)})")
+    p.add_argument("--methods", help=f"comma-separated, from: {', '.join(METHODS)} "
+                                     "(default: the search treediff solve runs: td-ar on CSG2D, else td)")
     p.add_argument("--n", type=int, help="use the first n problems of the test set (default: all)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)),
