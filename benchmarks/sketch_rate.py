@@ -38,7 +38,7 @@ from treediff.checkpoint import default_checkpoint, load_checkpoint, read_metada
 from treediff.errors import TreediffError
 from treediff.preprocess import _crop, _square_window, preprocess_sketch
 from treediff.sampler import Sampler
-from treediff.search import SearchConfig, Searcher
+from treediff.search import SearchConfig, Searcher, repair_start
 from treediff.sketch import HELDOUT_STYLE, SKETCH_DOMAIN, photographed, register_sketch_domain, sketch_program
 
 PROGRAM_SEED = 2024
@@ -131,8 +131,7 @@ def main() -> int:
     if args.complexity_penalty is not None:
         domain.complexity_penalty = args.complexity_penalty
     model, info, path = load_model(args.checkpoint, domain)
-    repair_after = args.repair_after if args.repair_after is not None else \
-        min(SearchConfig.repair_after, int(0.75 * budgets[-1]))
+    repair_after = args.repair_after if args.repair_after is not None else repair_start(budgets[-1])
     searcher = Searcher(domain, model)
     programs = benchmark_programs(domain, args.n)
     records = []

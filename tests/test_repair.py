@@ -135,3 +135,11 @@ def test_answer_is_tidied_of_parts_its_picture_does_not_need(csg):
     assert csg.goal(target, csg.render(padded))[1] == 1.0
     result = Searcher(csg, untrained_model(csg)).search(target, SearchConfig(budget=10), init=[padded])
     assert result.program == answer and result.nodes_expanded == 1 and result.score == 1.0
+
+
+def test_commands_start_repairs_in_the_last_quarter_of_a_small_budget():
+    from treediff.search import repair_start
+
+    assert repair_start(2000) == SearchConfig.repair_after == 1500
+    assert repair_start(5000) == 1500  # counted in programs tried, as treediff bench needs
+    assert repair_start(1000) == 750

@@ -182,8 +182,9 @@ def shipped_td_method(domain: Domain) -> str:
 
 def td_runner(searcher, method: str, beam: int = 16, edits_per_node: int = 4, seeder=None,
               n_seeds: int = 8) -> Runner:
-    """Tree diffusion as a bench method: ``td`` (value), ``td-novalue`` (log-prob), ``td-norepair`` (no
-    residual repairs, Domain.repairs), ``td-rollout`` (no search); with `seeder` (a seeding.ARSeeder) the search starts from its first `n_seeds` programs."""
+    """Tree diffusion as a bench method: ``td`` (value), ``td-novalue`` (log-prob), ``td-norepair``
+    (no residual repairs, Domain.repairs), ``td-rollout`` (no search); with `seeder` (a
+    seeding.ARSeeder) the search starts from its first `n_seeds` programs."""
     from .search import SearchConfig
     from .seeding import seeded_search
 

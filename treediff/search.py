@@ -60,6 +60,12 @@ class SearchConfig:
     tidy: bool = True  # drop the answer's operands its picture does not need (`Searcher.tidy`)
 
 
+def repair_start(budget: int) -> int:
+    """When a search with `budget` starts its repairs, for commands that take a budget:
+    after SearchConfig.repair_after programs, or in the last quarter of a smaller budget."""
+    return min(SearchConfig.repair_after, int(0.75 * budget))
+
+
 @dataclass
 class SearchResult:
     program: str
@@ -458,11 +464,10 @@ class Searcher:
 
         Search keeps whatever a program carries as long as the picture is as good, so an
         answer can hold shapes cut from empty space or hidden under others, which a person
-        reading or editing it would have to find and delete. Each operand (`Grammar.hoists`)
-        whose removal leaves the search objective at least as good is dropped (outermost
-        first, `Grammar.hoists` order) until none is. This runs after the search on its answer and is not counted
-        in its nodes; it never changes what the program draws beyond the goal's tolerance
-        nor whether it meets the goal.
+        reading or editing it would have to find and delete. Each operand whose removal
+        leaves the search objective at least as good is dropped (in `Grammar.hoists` order,
+        outermost first) until none is. This runs after the search, on its answer, and is
+        not counted in its nodes; it never lowers the objective nor loses the goal.
         """
         g = self.grammar
         changed = True

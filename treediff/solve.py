@@ -82,7 +82,7 @@ def cmd_solve(args) -> int:
     from .checkpoint import default_checkpoint
     from .images import load_image
     from .preprocess import load_photo, load_sketch, looks_like_sketch
-    from .search import SearchConfig
+    from .search import SearchConfig, repair_start
     from .utils import resolve_device, seed_everything
 
     if not Path(args.image).is_file():
@@ -121,12 +121,8 @@ def cmd_solve(args) -> int:
     if init is None and args.ar_seeds > 0 and not args.rollout:
         seeder = shipped_seeder(domain, device)  # None when no AR model fits this domain
     start = "init" if init else "autoregressive" if seeder else "random"
-    # The residual repairs finish a search: started early they pull the beam toward
-    # patched, ever larger programs (docs/models.md), so they get the last quarter of a
-    # small budget and everything after SearchConfig.repair_after nodes of a large one.
     cfg = SearchConfig(budget=args.budget, beam=args.beam, edits_per_node=args.edits_per_node,
-                       repair=not args.no_repair,
-                       repair_after=min(SearchConfig.repair_after, int(0.75 * args.budget)))
+                       repair=not args.no_repair, repair_after=repair_start(args.budget))
     with tqdm(total=args.budget, desc="search", unit="node", file=sys.stderr, disable=args.quiet) as bar:
         if args.rollout:
             result = searcher.rollout(target, args.budget, seed=args.seed, init=init, progress=bar)
