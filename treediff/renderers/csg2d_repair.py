@@ -3,8 +3,7 @@
 Where the target has ink the render lacks, the repair adds a shape fitted to that region,
 ``(+ P S)``; where the render has ink the target lacks, it cuts one out, ``(- P S)``. The
 shape is read off the region's image moments: a circle of the same area at its centroid,
-and a quad whose sides and angle come from the region's second moments (a w x h rectangle
-has variances w^2/12 and h^2/12 along its axes).
+and a quad whose sides and angle come from the region's second moments.
 
 Why a hand-written proposal next to the policy: the policy gets structure right long
 before it reads numbers well, and its failures are mostly shapes it never adds (a small
@@ -41,14 +40,28 @@ def _regions(mask: np.ndarray) -> list[np.ndarray]:
     An opening first removes the one-pixel slivers that a slightly misplaced edge leaves;
     those are the polish's job, not a missing shape.
     """
-    opened = ndimage.binary_opening(mask, structure=np.ones((3, 3), dtype=bool))
-    labels, n = ndimage.label(opened)
+    labels, n = ndimage.label(ndimage.binary_opening(mask, structure=np.ones((3, 3), dtype=bool)))
+    return [labels == k for k in _largest_labels(labels, n, labels > 0, MIN_AREA_FRACTION * mask.size)]
+
+
+def _largest_labels(labels: np.ndarray, n: int, counted: np.ndarray, min_count: float) -> list[int]:
+    """The labels (1..n) with the most `counted` pixels, at least `min_count`, at most MAX_REGIONS."""
     if n == 0:
         return []
-    areas = ndimage.sum_labels(np.ones_like(labels), labels, index=np.arange(1, n + 1))
-    min_area = MIN_AREA_FRACTION * mask.size
-    order = [i for i in np.argsort(-areas) if areas[i] >= min_area][:MAX_REGIONS]
-    return [labels == i + 1 for i in order]
+    counts = ndimage.sum_labels(counted, labels, index=np.arange(1, n + 1))
+    return [int(i) + 1 for i in np.argsort(-counts) if counts[i] >= min_count][:MAX_REGIONS]
+
+
+def _principal_axes(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, int]:
+    """(minor, major, step) of a set of pixels: the sides of the rectangle with the same
+    second moments (a w x h rectangle has variances w^2/12 and h^2/12 along its axes) and
+    the major axis's direction snapped to a multiple of 45 degrees (0-3, as quads turn)."""
+    cov = np.cov(np.stack([xs, ys]).astype(np.float64)) if len(xs) > 1 else np.zeros((2, 2))
+    eigvals, eigvecs = np.linalg.eigh(cov + np.eye(2) / 12.0)  # + a pixel's own variance
+    minor, major = (math.sqrt(12.0 * max(v, 0.0)) for v in eigvals)
+    axis = eigvecs[:, 1]
+    step = int(round(math.degrees(math.atan2(axis[1], axis[0])) % 180.0 / 45.0)) % 4
+    return minor, major, step
 
 
 def fit_shapes(region: np.ndarray) -> list[str]:
@@ -60,12 +73,8 @@ def fit_shapes(region: np.ndarray) -> list[str]:
     cx, cy = xs.mean() + 0.5, ys.mean() + 0.5
     x, y = _digit(cx / per_digit), _digit(cy / per_digit)
     shapes = [f"(Circle {_digit(math.sqrt(area / math.pi) / per_digit)} {x} {y})"]
-    cov = np.cov(np.stack([xs, ys]).astype(np.float64)) if area > 1 else np.eye(2)
-    eigvals, eigvecs = np.linalg.eigh(cov + np.eye(2) / 12.0)  # + a pixel's own variance
-    minor, major = (math.sqrt(12.0 * max(v, 0.0)) for v in eigvals)
-    axis = eigvecs[:, 1]
-    angle = math.degrees(math.atan2(axis[1], axis[0])) % 180.0
-    letters = {ANGLE_LETTERS[int(round(angle / 45.0)) % 4]}
+    minor, major, step = _principal_axes(xs, ys)
+    letters = {ANGLE_LETTERS[step]}
     if major < 1.3 * minor:  # nearly square: the axis is noise, try both orientations
         letters |= {"G", "H"}
     for letter in sorted(letters):
@@ -119,12 +128,9 @@ def _cutters_along(ys: np.ndarray, xs: np.ndarray, stray: tuple[np.ndarray, np.n
     if len(xs) < 4:
         return []
     centre = np.array([xs.mean(), ys.mean()])
-    eigvals, eigvecs = np.linalg.eigh(np.cov(np.stack([xs, ys])) + np.eye(2) / 12.0)
-    length, width = math.sqrt(12.0 * eigvals[1]), math.sqrt(12.0 * eigvals[0])
+    width, length, step = _principal_axes(xs, ys)
     if width > 0.35 * length:  # not a straight stroke
         return []
-    axis = eigvecs[:, 1]
-    step = int(round(math.degrees(math.atan2(axis[1], axis[0])) % 180.0 / 45.0)) % 4
     theta = math.radians(45.0 * step)
     along = np.array([math.cos(theta), math.sin(theta)])
     normal = np.array([-along[1], along[0]])
@@ -170,13 +176,9 @@ def csg2d_sketch_repairs(grammar: Grammar, program: str, target: np.ndarray, ima
     stray = (stray_ys + 0.5, stray_xs + 0.5)
     joined = ndimage.binary_dilation(unexplained, iterations=1)  # bridge pen-lift gaps
     labels, n = ndimage.label(joined, structure=np.ones((3, 3), dtype=bool))
-    if n == 0:
-        return []
-    counts = ndimage.sum_labels(unexplained, labels, index=np.arange(1, n + 1))
-    order = [i for i in np.argsort(-counts) if counts[i] >= MIN_STROKE_FRACTION * size * size][:MAX_REGIONS]
     programs = []
-    for i in order:
-        piece = labels == i + 1
+    for k in _largest_labels(labels, n, unexplained, MIN_STROKE_FRACTION * size * size):
+        piece = labels == k
         ys, xs = np.nonzero(piece & unexplained)
         op = "-" if (image[ys, xs] > 0.5).mean() > 0.5 else "+"
         shapes = []
