@@ -36,6 +36,8 @@ def main(argv=None) -> int:
     ap.add_argument("-k", type=int, default=5)
     ap.add_argument("--steps", type=int, default=10, help="diffusion inference steps")
     ap.add_argument("--ar-search", choices=["beam", "nucleus"], default="beam")
+    ap.add_argument("--no-grammar-rank", action="store_true",
+                    help="ablation: rank by log-probability alone, not candidates that parse first")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
@@ -87,7 +89,8 @@ def run(args) -> dict:
     for kind in ("diffusion", "ar"):
         model, tok, info = load_checkpoint(paths[kind], lang=args.lang, kind=kind)
         res = evaluate(model, kind, tok, args.lang, items, k=args.k, seed=args.seed, steps=args.steps,
-                       ar_method=args.ar_search, literals=LiteralCodec.from_meta(info["meta"]))
+                       ar_method=args.ar_search, literals=LiteralCodec.from_meta(info["meta"]),
+                       grammar_rank=not args.no_grammar_rank)
         res.pop("predictions")
         res["literal_placeholders"] = bool(info["meta"].get("literals"))
         res["checkpoint"] = str(paths[kind])

@@ -45,7 +45,9 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=SearchConfig.temperature)
     parser.add_argument("--simplify", action="store_true", help="the polish also tries dropping operands")
     parser.add_argument("--no-repair", action="store_true",
-                        help="ablation: no residual repairs (Domain.repairs), policy edits and polish only")
+                        help="ablation: no residual repairs (Domain.repairs) and no greedy fit, policy edits and polish only")
+    parser.add_argument("--no-fit", action="store_true",
+                        help="ablation: no greedy residual fit of the target beside the policy (SearchConfig.fit_start)")
     parser.add_argument("--repair-after", type=int, default=SearchConfig.repair_after,
                         help="programs tried before the residual repairs start")
     parser.add_argument("--complexity-penalty", type=float,
@@ -87,6 +89,7 @@ def main() -> None:
             cfg = SearchConfig(budget=max(budgets), beam=args.beam, edits_per_node=args.edits_per_node,
                                score_weight=args.score_weight, temperature=args.temperature,
                                simplify=args.simplify, repair=not args.no_repair,
+                               fit_start=not (args.no_repair or args.no_fit),
                                repair_after=args.repair_after)
             result = seeded_search(searcher, target, cfg, args.seed + i, seeder, args.ar_seeds)
         records.append({"target": text, "solved": result.solved, "nodes": result.nodes_expanded,
@@ -120,6 +123,7 @@ def main() -> None:
         "complexity_penalty": domain.complexity_penalty,
         "simplify": args.simplify,
         "repair_after": args.repair_after if not args.no_repair and domain.repairs is not None else None,
+        "fit_start": not (args.no_repair or args.no_fit) and domain.fits is not None,
     }
     if args.json:
         print(json.dumps(summary))

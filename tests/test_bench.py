@@ -50,7 +50,7 @@ def test_parsers_reject_bad_input():
     for bad in ("4/4", "-1/2", "1", "a/b", "1/2/3", "0/0"):
         with pytest.raises(TreediffError, match="malformed --shard"):
             parse_shard(bad)
-    with pytest.raises(TreediffError, match="unknown method 'foo'; choices: td, td-rollout, td-novalue, td-norepair, td-undo, td-ar, csgnet"):
+    with pytest.raises(TreediffError, match="unknown method 'foo'; choices: td, td-rollout, td-novalue, td-norepair, td-nofit, td-undo, td-ar, csgnet"):
         parse_methods("td,foo")
 
 

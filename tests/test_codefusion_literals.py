@@ -90,3 +90,15 @@ def test_topk_restores_values_in_candidates(codec):
     assert cands[0][0] == "GreaterThan(987)"
     [raw] = topk(model, "ar", tok, ["Color cells greater than 987"], k=2)
     assert all("987" not in c for c, _ in raw)
+
+
+def test_placeholders_are_whole_tokens_and_decode_verbatim():
+    """Split into "§" + "0", a placeholder could be half-written ("GreaterThan(§)"); as one
+    token it cannot. The byte-level decoder must not garble the "§" either."""
+    tok = CodeTokenizer.train([u for u, _ in TRAIN] + [c for _, c in TRAIN] + ["Between(§1,§0) 経済"] * 3,
+                              vocab_size=300)
+    for code in ["Between(§1,§0)", "TextContains(§12) 経済", "GreaterThan(§0)§1"]:
+        ids = tok.encode(code)
+        assert tok.decode(ids) == code
+    assert len(tok.encode("§0")) == 1 and len(tok.encode("§31")) == 1
+    assert CodeTokenizer.from_json(tok.to_json()).decode(tok.encode("Between(§1,§0)")) == "Between(§1,§0)"

@@ -48,3 +48,15 @@ def test_item_scores():
     assert item_scores("GreaterThan(4000)", item, "cf") == {"exact": 0.0, "execution": 1.0}
     assert item_scores("ls -a", {"Code": "ls -l"}, "bash") == {"exact": 0.0, "template": 0.0}
     assert item_scores("x = 1", {"Code": "x=1"}, "python")["exact"] == 1.0
+
+
+def test_grammar_first_ranks_parsing_candidates_first_and_cuts_trailing_slips():
+    from treediff.codefusion.generate import grammar_first
+
+    cands = [("TextContains(Bull)0))", -0.1), ("NOT(Bull", -0.2), ("TextEquals(Bull)", -0.3),
+             ("TextContains(Bull)", -0.4)]
+    ranked = grammar_first(cands, "cf")
+    # the slip is cut to the rule it starts with, which then keeps the better score
+    assert ranked == [("TextContains(Bull)", -0.1), ("TextEquals(Bull)", -0.3), ("NOT(Bull", -0.2)]
+    # other languages: order by validity only, nothing is cut
+    assert [c for c, _ in grammar_first([("print(", -0.1), ("print(1)", -0.5)], "python")] == ["print(1)", "print("]

@@ -5,7 +5,9 @@ Methods (each searches a target picture under a budget of distinct programs rend
 * ``td``          tree diffusion, value-ranked beam search (`Searcher.search`, rank="value")
 * ``td-rollout``  tree diffusion without search (`Searcher.rollout`)
 * ``td-novalue``  tree diffusion, beam search ranked by policy log-probability (rank="logprob")
-* ``td-norepair`` tree diffusion search without the domain's residual repairs (Domain.repairs)
+* ``td-norepair`` tree diffusion search without the domain's hand-written proposals: no residual
+  repairs (Domain.repairs), no greedy fit of the target (Domain.fits)
+* ``td-nofit``    tree diffusion search without the greedy fit of the target (SearchConfig.fit_start)
 * ``td-ar``       tree diffusion search started from CSGNet's first programs (greedy, then beam)
   instead of random ones, as the reference seeds its search with autoregressive samples;
   every seed program counts as a node
@@ -39,7 +41,7 @@ from .errors import TreediffError
 from .metrics import program_metrics
 from .utils import atomic_write_text
 
-METHODS = ("td", "td-rollout", "td-novalue", "td-norepair", "td-undo", "td-ar", "csgnet", "repl", "hillclimb")
+METHODS = ("td", "td-rollout", "td-novalue", "td-norepair", "td-nofit", "td-undo", "td-ar", "csgnet", "repl", "hillclimb")
 BASELINES = ("csgnet", "repl", "hillclimb")
 DEFAULT_BUDGETS = (1, 10, 100, 500, 1000, 5000)
 TEST_SET_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "testsets"
@@ -126,7 +128,7 @@ def load_problems(domain: Domain, test_set: str | None, n: int | None) -> list[s
 # ------------------------------------------------------------------ methods
 def make_runner(method: str, domain: Domain, cfg: BenchConfig) -> Runner:
     """The search function of one method, with its network loaded (a missing checkpoint is a clear error)."""
-    if method in ("td", "td-rollout", "td-novalue", "td-norepair"):
+    if method in ("td", "td-rollout", "td-novalue", "td-norepair", "td-nofit"):
         from .solve import load_searcher
 
         searcher = load_searcher(domain.name, cfg.checkpoint, cfg.device)
@@ -183,7 +185,7 @@ def shipped_td_method(domain: Domain) -> str:
 def td_runner(searcher, method: str, beam: int = 16, edits_per_node: int = 4, seeder=None,
               n_seeds: int = 8) -> Runner:
     """Tree diffusion as a bench method: ``td`` (value), ``td-novalue`` (log-prob), ``td-norepair``
-    (no residual repairs, Domain.repairs), ``td-rollout`` (no search); with `seeder` (a
+    (no residual repairs or greedy fit), ``td-nofit`` (no greedy fit), ``td-rollout`` (no search); with `seeder` (a
     seeding.ARSeeder) the search starts from its first `n_seeds` programs."""
     from .search import SearchConfig
     from .seeding import seeded_search
@@ -194,7 +196,8 @@ def td_runner(searcher, method: str, beam: int = 16, edits_per_node: int = 4, se
         else:
             cfg = SearchConfig(budget=budget, beam=beam, edits_per_node=edits_per_node,
                                rank="logprob" if method == "td-novalue" else "value",
-                               repair=method != "td-norepair")
+                               repair=method != "td-norepair",
+                               fit_start=method not in ("td-norepair", "td-nofit"))
             r = seeded_search(searcher, target, cfg, seed, seeder, n_seeds)
         return {"program": r.program, "solved": r.solved, "score": r.score, "nodes_expanded": r.nodes_expanded,
                 "seconds": r.seconds}

@@ -64,6 +64,10 @@ class Domain:
     # target, image) -> [Node]``, programs that fix what the render visibly gets wrong (see
     # renderers/csg2d_repair.py). Search renders and counts each one like any candidate.
     repairs: Callable | None = None
+    # Optional programs read off the target directly: ``fits(grammar, target) -> [Node]``.
+    # With `repairs`, search starts one greedy chain from the best of them: repair, keep
+    # the best repair while it improves (`Searcher.fit_chain`).
+    fits: Callable | None = None
     grammar_kwargs: dict = field(default_factory=dict)
 
     @cached_property
@@ -153,7 +157,7 @@ def builtin_grammar(filename: str) -> Path:
 
 def _register_builtins() -> None:
     from .renderers.csg2d import CSG2DRenderer, csg_goal
-    from .renderers.csg2d_repair import csg2d_repairs
+    from .renderers.csg2d_repair import csg2d_fits, csg2d_repairs
     from .renderers.tinysvg import TinySVGRenderer, rgb_goal
 
     register_domain(Domain(
@@ -163,6 +167,7 @@ def _register_builtins() -> None:
         goal=csg_goal,
         min_complexity=0.04,
         repairs=csg2d_repairs,
+        fits=csg2d_fits,
         description="circles and rotated quads combined by union and difference (tree-diffusion CSG2D)",
     ))
     register_domain(Domain(

@@ -122,7 +122,7 @@ def cmd_solve(args) -> int:
         seeder = shipped_seeder(domain, device)  # None when no AR model fits this domain
     start = "init" if init else "autoregressive" if seeder else "random"
     cfg = SearchConfig(budget=args.budget, beam=args.beam, edits_per_node=args.edits_per_node,
-                       repair=not args.no_repair, repair_after=repair_start(args.budget))
+                       repair=not args.no_repair, fit_start=not args.no_repair, repair_after=repair_start(args.budget))
     with tqdm(total=args.budget, desc="search", unit="node", file=sys.stderr, disable=args.quiet) as bar:
         if args.rollout:
             result = searcher.rollout(target, args.budget, seed=args.seed, init=init, progress=bar)
@@ -171,7 +171,8 @@ def add_solve_parser(sub) -> None:
                         "domain has one; they count against the budget (0 = random start programs)")
     p.add_argument("--rollout", action="store_true", help="no search: follow the policy's greedy edits")
     p.add_argument("--no-repair", action="store_true",
-                   help="search without the domain's residual repairs (CSG2D: shapes fitted to missing or extra ink)")
+                   help="search without the domain's hand-written proposals (CSG2D: the greedy fit of the picture "
+                        "and shapes fitted to missing or extra ink)")
     p.add_argument("--out", help="output folder (default: ./treediff-out/<image name>/)")
     p.add_argument("--trace", action="store_true", help="also write trace.gif of the best program improving")
     p.add_argument("--seed", type=int, default=0)

@@ -1,6 +1,7 @@
 """Top-k generation: diffusion by different noise seeds, the baseline by beam or nucleus search.
 
-Candidates are de-duplicated and ranked by the model's own mean token log-probability.
+Candidates are de-duplicated and ranked by the model's own mean token log-probability;
+given the language, candidates that do not parse come after every one that does.
 """
 
 from __future__ import annotations
@@ -40,10 +41,11 @@ def encode_utterances(model, tok, utterances, warn=True) -> torch.Tensor:
 
 @torch.no_grad()
 def diffusion_topk(model, tok, utterances, k=5, steps=10, seed=0, oversample=4, decode="dh", device="cpu",
-                   rank="logprob"):
+                   rank="logprob", keep_all=False):
     """For each utterance, ``k * oversample`` noise seeds → distinct candidates ranked by the
     best mean token log-prob among the seeds that produced them (``rank="logprob"``) or by how
-    many seeds produced them, ties broken by log-prob (``rank="vote"``)."""
+    many seeds produced them, ties broken by log-prob (``rank="vote"``); the best ``k``, or
+    all of them with ``keep_all``."""
     src = encode_utterances(model, tok, utterances).to(device)
     n = max(k, k * oversample)
     gen = torch.Generator().manual_seed(seed)
@@ -66,8 +68,8 @@ def diffusion_topk(model, tok, utterances, k=5, steps=10, seed=0, oversample=4, 
             if code not in best or score > best[code]:
                 best[code] = score
         key = (lambda c: (-votes[c[0]], -c[1])) if rank == "vote" else (lambda c: -c[1])
-        ranked = sorted(best.items(), key=key)[:k]
-        results.append(ranked)
+        ranked = sorted(best.items(), key=key)
+        results.append(ranked if keep_all else ranked[:k])
     return results
 
 
@@ -93,12 +95,40 @@ def ar_topk(model, tok, utterances, k=5, method="beam", seed=0, oversample=4, to
     return results
 
 
+def grammar_first(cands: list[tuple[str, float]], lang: str) -> list[tuple[str, float]]:
+    """Candidates that parse first, each group in its given order. A CF candidate that does
+    not parse but starts with a complete rule ("TextContains(Bull)0))": the diffusion model
+    fills every position, and a stray token after the rule is its commonest slip) is cut to
+    that rule; duplicates that result keep the better score."""
+    from .metrics import is_valid
+
+    fixed: dict[str, float] = {}
+    for code, score in cands:
+        if lang == "cf" and not is_valid(code, lang):
+            code = _complete_rule_prefix(code)
+        if code not in fixed or score > fixed[code]:
+            fixed[code] = score
+    return sorted(fixed.items(), key=lambda c: not is_valid(c[0], lang))  # stable: keeps the given order
+
+
+def _complete_rule_prefix(code: str) -> str:
+    """The longest prefix of ``code`` ending in ")" that is a valid CF rule, else ``code``."""
+    from .cfrule import is_valid as cf_valid
+
+    for end in range(len(code) - 1, 0, -1):
+        if code[end - 1] == ")" and cf_valid(code[:end]):
+            return code[:end]
+    return code
+
+
 def topk(model, kind, tok, utterances, k=5, seed=0, steps=10, decode="dh", ar_method="beam", device="cpu",
-         rank="logprob", literals=None):
+         rank="logprob", literals=None, lang=None):
     """Dispatch on the checkpoint kind; returns one ranked [(code, score)] list per utterance.
 
     ``literals`` (the checkpoint's `LiteralCodec`, if it was trained with one): utterances
-    get their placeholders before generation and the candidates their values back after."""
+    get their placeholders before generation and the candidates their values back after.
+    ``lang``: rank the candidates that parse in that language first (`grammar_first`),
+    choosing the k among all distinct samples rather than the k most likely."""
     if k < 1:
         raise TreediffError("-k must be at least 1")
     _check_utterances(utterances)
@@ -109,7 +139,7 @@ def topk(model, kind, tok, utterances, k=5, seed=0, steps=10, decode="dh", ar_me
         utterances, values = [e[0] for e in encoded], [e[2] for e in encoded]
     if kind == "diffusion":
         ranked = diffusion_topk(model, tok, utterances, k=k, steps=steps, seed=seed, decode=decode, device=device,
-                                rank=rank)
+                                rank=rank, keep_all=lang is not None)
         # A confident model gives the same program from most noise seeds: draw more seeds
         # (a few rounds at most) for the utterances that have fewer than k distinct ones.
         for round_ in range(1, 4):
@@ -117,20 +147,21 @@ def topk(model, kind, tok, utterances, k=5, seed=0, steps=10, decode="dh", ar_me
             if not short:
                 break
             more = diffusion_topk(model, tok, [utterances[i] for i in short], k=k, steps=steps,
-                                  seed=seed + 7919 * round_, oversample=8, decode=decode, device=device, rank=rank)
+                                  seed=seed + 7919 * round_, oversample=8, decode=decode, device=device, rank=rank,
+                                  keep_all=lang is not None)
             for i, extra in zip(short, more):
                 merged = dict(ranked[i])
                 for code, score in extra:
                     merged[code] = max(score, merged.get(code, score))
-                ranked[i] = sorted(merged.items(), key=lambda c: -c[1])[:k]
+                ranked[i] = sorted(merged.items(), key=lambda c: -c[1])
+                ranked[i] = ranked[i] if lang is not None else ranked[i][:k]
     else:
         ranked = ar_topk(model, tok, utterances, k=k, method=ar_method, seed=seed, device=device)
-    if literals is None:
-        return ranked
     out = []
     for cands, vals in zip(ranked, values):
         restored: dict[str, float] = {}
         for code, score in cands:  # already best first: the first of any duplicates keeps its rank
-            restored.setdefault(literals.restore(code, vals), score)
-        out.append(list(restored.items()))
+            restored.setdefault(code if literals is None else literals.restore(code, vals), score)
+        cands = list(restored.items())
+        out.append((grammar_first(cands, lang) if lang is not None else cands)[:k])
     return out

@@ -100,6 +100,16 @@ def csg2d_repairs(grammar: Grammar, program: str, target: np.ndarray, image: np.
     return [grammar.parse(text) for text in programs]
 
 
+def csg2d_fits(grammar: Grammar, target: np.ndarray) -> list[Node]:
+    """Single shapes fitted to the largest regions of the target's ink: where search's
+    greedy residual fit begins (`Searcher.fit_chain`). The goal accepts either polarity,
+    so the ink is whichever side of the picture is smaller."""
+    want = target > 0.5
+    if want.mean() > 0.5:
+        want = ~want
+    return [grammar.parse(shape) for region in _regions(want) for shape in fit_shapes(region)]
+
+
 # ----------------------------------------------------------------------------- sketches
 STROKE_TOLERANCE = 2.5 / 64  # share of the width: strokes farther than this from the outline are unexplained
 MIN_STROKE_FRACTION = 0.002  # unexplained stroke pieces smaller than this share of the canvas are wobble
