@@ -41,6 +41,18 @@ def test_moment_fit_recovers_a_lone_shape(csg, shape, expected):
     assert any(csg.goal(target, csg.render_text(s))[0] for s in fitted), fitted
 
 
+@pytest.mark.parametrize("picture, circles", [
+    ("(Circle 6 F 8)", ["(Circle 6 F 8)"]),  # clipped by the canvas's right side
+    ("(Circle 9 0 0)", ["(Circle 9 0 0)"]),  # a quarter in the corner
+    ("(- (Circle 6 8 8) (Circle 4 E 8))", ["(Circle 6 8 8)", "(Circle 4 E 8)"]),  # a bite: two arcs
+])
+def test_circles_are_read_off_the_outline_where_moments_fail(csg, picture, circles):
+    """The canvas clips a circle, or a bite takes a piece: centroid and area no longer give
+    the circle, but the arcs of the outline still lie on the true circles."""
+    fitted = fit_shapes(csg.render_text(picture) > 0.5)
+    assert all(c in fitted for c in circles), fitted
+
+
 def test_repairs_cut_a_hole_and_add_a_missing_part(csg):
     g = csg.grammar
     # A hole the render lacks: the repair cuts it out with "-".
@@ -151,14 +163,14 @@ def test_commands_start_repairs_in_the_last_quarter_of_a_small_budget():
 ])
 def test_fit_chain_reads_a_picture_of_separate_parts(csg, answer):
     """A picture of a few separate shapes: the greedy residual fit started beside the
-    policy's programs finds it within 30 programs even with an untrained policy, which
+    policy's programs finds it within 40 programs even with an untrained policy, which
     alone does not; both searches stay within the budget."""
     target = csg.render_text(answer)
     searcher = Searcher(csg, untrained_model(csg))
-    fitted = searcher.search(target, SearchConfig(budget=30), seed=0)
-    without = searcher.search(target, SearchConfig(budget=30, fit_start=False), seed=0)
-    assert fitted.solved and fitted.nodes_expanded <= 30
-    assert not without.solved and without.nodes_expanded == 30
+    fitted = searcher.search(target, SearchConfig(budget=40), seed=0)
+    without = searcher.search(target, SearchConfig(budget=40, fit_start=False), seed=0)
+    assert fitted.solved and fitted.nodes_expanded <= 40
+    assert not without.solved and without.nodes_expanded == 40
 
 
 def test_fit_chain_counts_every_program_it_tries(csg):

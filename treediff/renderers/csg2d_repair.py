@@ -28,6 +28,7 @@ HEX = "0123456789ABCDEF"
 ANGLE_LETTERS = "GHIJKLMN"  # 0, 45, ..., 315 degrees
 MIN_AREA_FRACTION = 0.0015  # regions smaller than this share of the canvas (6 px at 64) are wobble
 MAX_REGIONS = 3  # largest regions per sign that get a repair
+CIRCLE_TRIALS = 200  # RANSAC trials per circle read off an outline
 
 
 def _digit(value: float) -> str:
@@ -64,6 +65,77 @@ def _principal_axes(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, int]:
     return minor, major, step
 
 
+def _circles_on_edge(region: np.ndarray, most: int = 2) -> list[tuple[float, float, float]]:
+    """(x, y, r) in pixels of up to `most` circles that the region's outline follows, where
+    it is not the canvas border: the longest arc first, then the longest among the rest.
+
+    A circle the canvas clips has its centroid pulled inward and less area, so the moment
+    fit misses it, but its visible arc still lies on the true circle; a circle with a bite
+    taken out has two arcs, its own and the bite's. Each is found by RANSAC (circles through
+    three outline points, the one most points lie on, refined by least squares on those)
+    with a fixed seed, so a fit depends on the picture alone."""
+    outline = region & ~ndimage.binary_erosion(region)
+    outline[0, :] = outline[-1, :] = outline[:, 0] = outline[:, -1] = False
+    ys, xs = np.nonzero(outline)
+    points = np.stack([xs + 0.5, ys + 0.5], axis=1).astype(np.float64)
+    rng = np.random.default_rng(0)
+    circles = []
+    while len(circles) < most and len(points) >= 8:
+        trios = points[rng.integers(0, len(points), size=(CIRCLE_TRIALS, 3))]
+        centres, radii = _circles_through_three(trios)
+        ok = np.isfinite(radii) & (radii > 1.0)
+        if not ok.any():
+            break
+        centres, radii = centres[ok], radii[ok]
+        dist = np.abs(np.linalg.norm(points[None, :, :] - centres[:, None, :], axis=2) - radii[:, None])
+        inliers = dist < 0.8
+        best = int(np.argmax(inliers.sum(axis=1)))
+        on = inliers[best]
+        if on.sum() < 8:
+            break
+        fit = _circle_through(points[on, 1], points[on, 0])
+        if fit is None:
+            break
+        cx, cy, r = fit
+        circles.append((cx, cy, r + 0.5))  # outline pixels are centred half a pixel inside the edge
+        points = points[~on]
+    return circles
+
+
+def _circles_through_three(trios: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (n, 2) and radii (n,) of the circles through each trio of points (n, 3, 2);
+    nan for collinear trios."""
+    a, b, c = trios[:, 0], trios[:, 1], trios[:, 2]
+    d = 2.0 * (a[:, 0] * (b[:, 1] - c[:, 1]) + b[:, 0] * (c[:, 1] - a[:, 1]) + c[:, 0] * (a[:, 1] - b[:, 1]))
+    sa, sb, sc = (a * a).sum(1), (b * b).sum(1), (c * c).sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ux = (sa * (b[:, 1] - c[:, 1]) + sb * (c[:, 1] - a[:, 1]) + sc * (a[:, 1] - b[:, 1])) / d
+        uy = (sa * (c[:, 0] - b[:, 0]) + sb * (a[:, 0] - c[:, 0]) + sc * (b[:, 0] - a[:, 0])) / d
+    centres = np.stack([ux, uy], axis=1)
+    radii = np.linalg.norm(a - centres, axis=1)
+    radii[np.abs(d) < 1e-9] = np.nan
+    return centres, radii
+
+
+def _tightest_box(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, float, float, int]:
+    """(cx, cy, along, across, step) of the smallest box around the pixels among the four
+    directions quads can turn to (multiples of 45 degrees): where a piece is cut out of a
+    rectangle or the canvas hides part of it, the moments no longer give its sides but the
+    box around what is left still does (what the canvas hides draws nothing either way)."""
+    best = None
+    for step in range(4):
+        theta = math.radians(45.0 * step)
+        u = xs * math.cos(theta) + ys * math.sin(theta)
+        v = -xs * math.sin(theta) + ys * math.cos(theta)
+        along, across = u.max() - u.min() + 1.0, v.max() - v.min() + 1.0
+        if best is None or along * across < best[0]:
+            cu, cv = (u.max() + u.min()) / 2.0, (v.max() + v.min()) / 2.0
+            cx = cu * math.cos(theta) - cv * math.sin(theta) + 0.5
+            cy = cu * math.sin(theta) + cv * math.cos(theta) + 0.5
+            best = (along * across, (cx, cy, along, across, step))
+    return best[1]
+
+
 def fit_shapes(region: np.ndarray) -> list[str]:
     """CSG2D shapes (program text) approximating one region of a square image."""
     size = region.shape[0]
@@ -73,12 +145,25 @@ def fit_shapes(region: np.ndarray) -> list[str]:
     cx, cy = xs.mean() + 0.5, ys.mean() + 0.5
     x, y = _digit(cx / per_digit), _digit(cy / per_digit)
     shapes = [f"(Circle {_digit(math.sqrt(area / math.pi) / per_digit)} {x} {y})"]
+    for edge in _circles_on_edge(region):
+        ex, ey, er = (v / per_digit for v in edge)
+        # a straight side fits a huge circle, or one far off the canvas, that no program
+        # writes: not a circle's arc
+        if er <= 15.5 and abs(ex - 7.5) <= 8.0 and abs(ey - 7.5) <= 8.0:
+            circle = f"(Circle {_digit(er)} {_digit(ex)} {_digit(ey)})"
+            if circle not in shapes:
+                shapes.append(circle)
     minor, major, step = _principal_axes(xs, ys)
     letters = {ANGLE_LETTERS[step]}
     if major < 1.3 * minor:  # nearly square: the axis is noise, try both orientations
         letters |= {"G", "H"}
     for letter in sorted(letters):
         shapes.append(f"(Quad {x} {y} {_digit(major / per_digit)} {_digit(minor / per_digit)} {letter})")
+    bx, by, along, across, step = _tightest_box(xs, ys)
+    box = (f"(Quad {_digit(bx / per_digit)} {_digit(by / per_digit)} {_digit(along / per_digit)} "
+           f"{_digit(across / per_digit)} {ANGLE_LETTERS[step]})")
+    if box not in shapes:
+        shapes.append(box)
     return shapes
 
 
@@ -103,11 +188,11 @@ def csg2d_repairs(grammar: Grammar, program: str, target: np.ndarray, image: np.
 def csg2d_fits(grammar: Grammar, target: np.ndarray) -> list[Node]:
     """Single shapes fitted to the largest regions of the target's ink: where search's
     greedy residual fit begins (`Searcher.fit_chain`). The goal accepts either polarity,
-    so the ink is whichever side of the picture is smaller."""
-    want = target > 0.5
-    if want.mean() > 0.5:
-        want = ~want
-    return [grammar.parse(shape) for region in _regions(want) for shape in fit_shapes(region)]
+    and a shape covering most of the canvas makes the background the smaller side, so
+    both sides are read, the smaller first."""
+    ink = target > 0.5
+    sides = [ink, ~ink] if ink.mean() <= 0.5 else [~ink, ink]
+    return [grammar.parse(shape) for want in sides for region in _regions(want) for shape in fit_shapes(region)]
 
 
 # ----------------------------------------------------------------------------- sketches
@@ -159,6 +244,19 @@ def _cutters_along(ys: np.ndarray, xs: np.ndarray, stray: tuple[np.ndarray, np.n
         cutters.append(f"(Quad {_digit(cx / per_digit)} {_digit(cy / per_digit)} {_digit(span / per_digit)} "
                        f"{_digit(depth / per_digit)} {ANGLE_LETTERS[step]})")
     return cutters
+
+
+def csg2d_sketch_fits(grammar: Grammar, target: np.ndarray) -> list[Node]:
+    """Shapes fitted to the regions a drawing's closed outlines enclose (the strokes,
+    thickened a pixel to close pen-lift gaps, then filled): where the greedy fit of a
+    sketch begins."""
+    from ..sketch import _stroke_distances
+
+    strokes, _ = _stroke_distances(target)
+    if not strokes.any():
+        return []
+    filled = ndimage.binary_fill_holes(ndimage.binary_dilation(strokes, iterations=1))
+    return [grammar.parse(shape) for region in _regions(filled) for shape in fit_shapes(region)]
 
 
 def csg2d_sketch_repairs(grammar: Grammar, program: str, target: np.ndarray, image: np.ndarray) -> list[Node]:
