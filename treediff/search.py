@@ -64,6 +64,7 @@ class SearchConfig:
     tidy: bool = True  # drop the answer's operands its picture does not need (`Searcher.tidy`)
     fit_start: bool = True  # also start from a greedy residual fit of the target (`Searcher.fit_chain`)
     fit_steps: int = 6  # ... at most this many repairs long
+    fit_width: int = 1  # ... keeping this many programs at each step (a beam; 1 = greedy)
 
 
 def repair_start(budget: int) -> int:
@@ -309,22 +310,18 @@ class Searcher:
                 out.append(self._candidate(node, target))
             return out
 
-        firsts = tried(d.fits(self.grammar, target))
-        if not firsts:
+        level = sorted(tried(d.fits(self.grammar, target)), key=lambda c: -c.objective)[:cfg.fit_width]
+        if not level:
             return chain
-        current = max(firsts, key=lambda c: c.objective)
-        chain.append(current)
+        chain.append(level[0])
         for _ in range(cfg.fit_steps):
-            if current.solved and d.stop_at_goal:
+            if chain[-1].solved and d.stop_at_goal:
                 break
-            repaired = tried(d.repairs(self.grammar, current.text, target, current.image))
-            if not repaired:
+            children = [c for parent in level for c in tried(d.repairs(self.grammar, parent.text, target, parent.image))]
+            level = sorted(children, key=lambda c: -c.objective)[:cfg.fit_width]
+            if not level or level[0].objective <= chain[-1].objective:
                 break
-            step = max(repaired, key=lambda c: c.objective)
-            if step.objective <= current.objective:
-                break
-            current = step
-            chain.append(current)
+            chain.append(level[0])
         return chain
 
     def refine(self, cand: Candidate, target: np.ndarray, visited: set, budget: int, cap: int,

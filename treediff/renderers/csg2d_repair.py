@@ -246,19 +246,6 @@ def _cutters_along(ys: np.ndarray, xs: np.ndarray, stray: tuple[np.ndarray, np.n
     return cutters
 
 
-def csg2d_sketch_fits(grammar: Grammar, target: np.ndarray) -> list[Node]:
-    """Shapes fitted to the regions a drawing's closed outlines enclose (the strokes,
-    thickened a pixel to close pen-lift gaps, then filled): where the greedy fit of a
-    sketch begins."""
-    from ..sketch import _stroke_distances
-
-    strokes, _ = _stroke_distances(target)
-    if not strokes.any():
-        return []
-    filled = ndimage.binary_fill_holes(ndimage.binary_dilation(strokes, iterations=1))
-    return [grammar.parse(shape) for region in _regions(filled) for shape in fit_shapes(region)]
-
-
 def csg2d_sketch_repairs(grammar: Grammar, program: str, target: np.ndarray, image: np.ndarray) -> list[Node]:
     """Repairs against a hand-drawn outline: a shape for each piece of stroke the render's
     outline does not explain, cut out (``-``) when the piece lies inside the render's
