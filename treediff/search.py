@@ -272,8 +272,8 @@ class Searcher:
         return cands
 
     def _fit_start(self, target, cfg, visited, progress=None) -> Candidate | None:
-        """The greedy residual fit (`fit_chain`) with its end polished (`refine`), or None
-        when the domain has no fits or `cfg.fit_start` is off. Search returns it at once
+        """The greedy residual fit (`fit_chain`), its end polished (`refine`) and repaired
+        again, or None when the domain has no fits or `cfg.fit_start` is off. Search returns it at once
         if it meets the goal and otherwise holds it back until the repairs start.
 
         Why: where the target is a few shapes that barely overlap (separate parts, a
@@ -288,16 +288,19 @@ class Searcher:
         chain = self.fit_chain(target, cfg, visited)
         fitted = chain[-1] if chain else None
         if fitted is not None and cfg.refine and not (fitted.solved and d.stop_at_goal):
-            fitted = self.refine(fitted, target, visited, cfg.budget, cfg.refine_budget, lambda c: None, cfg.simplify)
+            # the polish moves edges, which leaves new residual regions: repair once more
+            polished = self.refine(fitted, target, visited, cfg.budget, cfg.refine_budget, lambda c: None, cfg.simplify)
+            fitted = max([polished] + self.fit_chain(target, cfg, visited, start=polished), key=lambda c: c.objective)
         if progress:
             progress.update(len(visited) - before)
         return fitted
 
-    def fit_chain(self, target, cfg, visited) -> list[Candidate]:
+    def fit_chain(self, target, cfg, visited, start: Candidate | None = None) -> list[Candidate]:
         """Programs built without the policy: the best of the domain's shapes fitted to the
-        target (`Domain.fits`), then, up to `fit_steps` times, its best residual repair
-        (`Domain.repairs`) while that improves the objective. Every program tried counts.
-        Returns the chain, best last."""
+        target (`Domain.fits`), or `start`, then, up to `fit_steps` times, its best residual
+        repair (`Domain.repairs`) while that improves the objective; with `fit_width` > 1
+        the best few at each step are repaired. Every program tried counts. Returns the
+        chain, best last."""
         d, chain = self.domain, []
 
         def tried(nodes) -> list[Candidate]:
@@ -310,7 +313,8 @@ class Searcher:
                 out.append(self._candidate(node, target))
             return out
 
-        level = sorted(tried(d.fits(self.grammar, target)), key=lambda c: -c.objective)[:cfg.fit_width]
+        firsts = [start] if start is not None else tried(d.fits(self.grammar, target))
+        level = sorted(firsts, key=lambda c: -c.objective)[:cfg.fit_width]
         if not level:
             return chain
         chain.append(level[0])
