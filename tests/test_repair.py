@@ -190,3 +190,16 @@ def test_fits_read_the_ink_in_either_polarity(csg):
     fits = [g.unparse(n) for n in csg2d_fits(g, target)]
     assert fits and fits == [g.unparse(n) for n in csg2d_fits(g, 1.0 - target)]
     assert "(Circle 3 4 4)" in fits
+
+
+def test_the_answer_is_never_worse_than_the_fit(csg):
+    """The fit joins the beam late and the repairs keep to the policy's best, but when the
+    search ends the fit is still the answer if nothing better turned up."""
+    target = csg.render_text("(- (+ (Circle 9 9 B) (Quad 1 3 1 6 M)) (- (Circle 7 7 E) (Circle 4 B 1)))")
+    searcher = Searcher(csg, untrained_model(csg))
+    cfg = SearchConfig(budget=400, repair_after=300)
+    fit_tried: set[str] = set()
+    fit = searcher._fit_start(target, cfg, fit_tried)
+    result = searcher.search(target, cfg, seed=0)
+    assert not fit.solved and len(fit_tried) < 300 and result.nodes_expanded == 400
+    assert result.score >= fit.score

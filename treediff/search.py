@@ -423,6 +423,7 @@ class Searcher:
         expansions: dict[str, int] = {}
         refined: set[str] = set()
         repaired: set[str] = set()
+        fit_joined = False
 
         def rank_key(c: Candidate) -> float:
             if cfg.rank == "logprob":
@@ -463,12 +464,13 @@ class Searcher:
                     c = consider(edit.apply(self.grammar, parent.state.node), parent.logprob + lp)
                     if c is not None and c.solved and stop:
                         return self._finish(cfg, target, c, visited, t0, trace)
-            if fitted is not None and len(visited) >= cfg.repair_after:
-                new.append(fitted)  # the fit joins the search where the repairs start
-                if fitted.objective > best.objective:
-                    best = fitted
-                    trace.append((len(visited), best.text, best.score))
-                fitted = None
+            if fitted is not None and not fit_joined and len(visited) >= cfg.repair_after:
+                # The fit joins the beam where the repairs start, but the repairs and the
+                # polish keep working on the policy's best: a fit that stalls just short of
+                # the goal would otherwise take them over (the README example). It is the
+                # answer only if nothing better turns up.
+                fit_joined = True
+                new.append(fitted)
             if (cfg.repair and self.domain.repairs and best.text not in repaired
                     and len(visited) >= cfg.repair_after):
                 repaired.add(best.text)
@@ -497,6 +499,9 @@ class Searcher:
             if new:
                 self.evaluate(target_t, new)
                 pool = sorted(pool + new, key=rank_key)[: 4 * cfg.beam]
+        if fitted is not None and fitted.objective > best.objective:
+            best = fitted
+            trace.append((len(visited), best.text, best.score))
         return self._finish(cfg, target, best, visited, t0, trace)
 
     def rollout(self, target: np.ndarray, budget: int, seed: int = 0, init: list[Node] | None = None,
