@@ -102,3 +102,17 @@ def test_placeholders_are_whole_tokens_and_decode_verbatim():
         assert tok.decode(ids) == code
     assert len(tok.encode("§0")) == 1 and len(tok.encode("§31")) == 1
     assert CodeTokenizer.from_json(tok.to_json()).decode(tok.encode("Between(§1,§0)")) == "Between(§1,§0)"
+
+
+def test_word_dropout_keeps_placeholders_and_a_word():
+    import random
+
+    from treediff.codefusion.train import drop_words
+
+    rng = random.Random(0)
+    u = "Color cells that are greater than §0 and less than §1"
+    assert drop_words(u, rng, 0.0) == u
+    outs = [drop_words(u, rng, 0.5) for _ in range(50)]
+    assert all("§0" in o and "§1" in o for o in outs)
+    assert any(o != u for o in outs) and all(len(o.split()) >= 3 for o in outs)
+    assert drop_words("§0 §1", rng, 1.0) == "§0 §1"

@@ -76,6 +76,8 @@ def add_codefusion_parser(sub) -> None:
     _common(tr)
     _training(tr, "train")
     tr.add_argument("--init", default=None, help="start from this (pre-trained) checkpoint")
+    tr.add_argument("--word-dropout", type=float, default=0.0,
+                    help="leave out each utterance word (not a literal placeholder) with this probability")
     tr.set_defaults(func=cmd_train)
 
     ev = cs.add_parser("eval", help="evaluate on the test split")
@@ -157,7 +159,8 @@ def cmd_train(args) -> int:
     out = _out(args, "train")
     finetune(args.lang, args.data, out, kind=args.model, init=args.init, steps=args.train_steps,
              batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=device, resume=args.resume,
-             overrides=_overrides(args), high_noise=args.high_noise, literals=not args.no_literals)
+             overrides=_overrides(args), high_noise=args.high_noise, literals=not args.no_literals,
+             word_dropout=args.word_dropout)
     print(out)
     return 0
 
