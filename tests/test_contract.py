@@ -210,3 +210,19 @@ def test_hoists_give_smaller_valid_programs(name):
             assert after.ntokens < node.ntokens and after.prims <= node.prims
             seen += 1
     assert seen > 0, "sampled programs should have parts to drop"
+
+
+@pytest.mark.parametrize("name", [n for n in DOMAINS if get_domain(n).fits or get_domain(n).repairs])
+def test_fits_and_repairs_give_programs_of_the_grammar(name):
+    """A domain's hand-written proposals (`Domain.fits`, `Domain.repairs`), where it names
+    them, are programs its own grammar unparses and parses back."""
+    domain = get_domain(name)
+    g = domain.grammar
+    programs = _programs(domain, 6, seed=9)
+    for target_node, current_node in zip(programs, programs[1:]):
+        target = domain.render(target_node, 64)
+        proposed = list(domain.fits(g, target)) if domain.fits else []
+        if domain.repairs:
+            proposed += domain.repairs(g, g.unparse(current_node), target, domain.render(current_node, 64))
+        for node in proposed:
+            assert g.unparse(g.parse(g.unparse(node))) == g.unparse(node)
