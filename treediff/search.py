@@ -65,7 +65,6 @@ class SearchConfig:
     fit_start: bool = True  # also start from a greedy residual fit of the target (`Searcher.fit_chain`)
     fit_steps: int = 6  # ... at most this many repairs long
     fit_width: int = 1  # ... keeping this many programs at each step (a beam; 1 = greedy)
-    fit_join_after: int | None = None  # programs tried before an unsolved fit joins the beam (None: repair_after)
 
 
 def repair_start(budget: int) -> int:
@@ -465,8 +464,7 @@ class Searcher:
                     c = consider(edit.apply(self.grammar, parent.state.node), parent.logprob + lp)
                     if c is not None and c.solved and stop:
                         return self._finish(cfg, target, c, visited, t0, trace)
-            join_at = cfg.repair_after if cfg.fit_join_after is None else cfg.fit_join_after
-            if fitted is not None and not fit_joined and len(visited) >= join_at:
+            if fitted is not None and not fit_joined and len(visited) >= cfg.repair_after:
                 # The fit joins the beam where the repairs start, but the repairs and the
                 # polish keep working on the policy's best: a fit that stalls just short of
                 # the goal would otherwise take them over (the README example). It is the
