@@ -273,14 +273,15 @@ class Searcher:
 
     def _fit_start(self, target, cfg, visited, progress=None) -> Candidate | None:
         """The greedy residual fit (`fit_chain`), its end polished (`refine`) and repaired
-        again, or None when the domain has no fits or `cfg.fit_start` is off. Search returns it at once
-        if it meets the goal and otherwise holds it back until the repairs start.
+        again, or None when the domain has no fits or `cfg.fit_start` is off. Search
+        returns it at once if it meets the goal and otherwise holds it back until the
+        repairs start.
 
         Why: where the target is a few shapes that barely overlap (separate parts, a
         corner of a clipped circle), the fit reaches the right structure in tens of
         programs while the policy's edits wander among shapes of the wrong kind. Put in
-        the beam from the start, the fit solved as many problems at 2,000 nodes as it
-        gained early: the beam followed the patched program (docs/models.md)."""
+        the beam from the start, the fit lost late about as many problems as it solved
+        early: the beam followed the patched program (docs/models.md)."""
         d = self.domain
         if not (cfg.fit_start and d.fits and d.repairs) or len(visited) >= cfg.budget:
             return None

@@ -3,7 +3,10 @@
 Where the target has ink the render lacks, the repair adds a shape fitted to that region,
 ``(+ P S)``; where the render has ink the target lacks, it cuts one out, ``(- P S)``. The
 shape is read off the region's image moments: a circle of the same area at its centroid,
-and a quad whose sides and angle come from the region's second moments.
+and a quad whose sides and angle come from the region's second moments; and, where the
+moments mislead (a shape the canvas clips, or with a piece cut out), off its outline:
+circles through its arcs and the tightest box at the angles quads turn to. `csg2d_fits`
+reads the same shapes off the target itself, where search's greedy fit begins.
 
 Why a hand-written proposal next to the policy: the policy gets structure right long
 before it reads numbers well, and its failures are mostly shapes it never adds (a small
