@@ -74,3 +74,36 @@ def test_shipped_generate_k_distinct_ranked(capsys, model):
     assert run(capsys, *argv)[1] == out  # same seed, same output
     code, plain, _ = run(capsys, *[a for a in argv if a != "--json"])
     assert code == 0 and len(plain.splitlines()) == 5
+
+
+TINY = ["--vocab-size", "300", "--d-model", "32", "--d-embed", "16", "--n-heads", "2", "--d-ff", "64",
+        "--enc-layers", "1", "--den-layers", "1", "--dec-layers", "1", "--max-tgt-len", "16",
+        "--batch-size", "4", "--seed", "0"]
+
+
+@pytest.mark.parametrize("model", ["diffusion", "ar"])
+def test_pretrain_finetune_resume_and_eval_a_tiny_model(capsys, tmp_path, model):
+    """The training commands end to end on the real CF data: pre-training, fine-tuning from
+    it, a resumed run that continues from the saved step (a finished one is left alone),
+    and evaluation of the result."""
+    from treediff.codefusion.checkpoint import load_checkpoint, read_info
+
+    pre, ft = tmp_path / "pre", tmp_path / "ft"
+    assert run(capsys, "pretrain", "--lang", "cf", "--model", model, "--out", str(pre), "--train-steps", "2",
+               *TINY)[0] == 0
+    assert run(capsys, "train", "--lang", "cf", "--model", model, "--init", str(pre), "--out", str(ft),
+               "--train-steps", "2", *TINY)[0] == 0
+    first, _, _ = load_checkpoint(ft, lang="cf", kind=model)
+    assert read_info(ft)["meta"]["step"] == 2 and read_info(ft)["meta"]["word_dropout"] == 0.15
+    code, _, err = run(capsys, "train", "--lang", "cf", "--model", model, "--out", str(ft), "--train-steps", "2",
+                       "--resume", *TINY)
+    assert code == 0 and "already at step 2" in err
+    assert run(capsys, "train", "--lang", "cf", "--model", model, "--out", str(ft), "--train-steps", "3",
+               "--resume", *TINY)[0] == 0
+    assert read_info(ft)["meta"]["step"] == 3
+    resumed, _, _ = load_checkpoint(ft, lang="cf", kind=model)
+    assert any(not (a == b).all() for a, b in zip(first.state_dict().values(), resumed.state_dict().values()))
+    code, out, _ = run(capsys, "eval", "--lang", "cf", "--model", model, "--checkpoint", str(ft), "--limit", "3",
+                       "--steps", "2", "--json")
+    res = json.loads(out)
+    assert code == 0 and res["n"] == 3 and 0.0 <= res["execution_top1"] <= res["execution_top5"] <= 100.0

@@ -107,10 +107,11 @@ def lr_at(step: int, steps: int, lr: float, warmup: int = 100) -> float:
 
 
 def train_loop(model, kind, tok, lang, make_batch, *, steps, lr, out, seed, device, resume=False,
-               meta=None, save_every=500, log=sys.stderr, loss_kwargs=None):
+               meta=None, save_every=500, log=None, loss_kwargs=None):
     """Generic loop: AdamW, warmup + cosine, grad clip 1, atomic checkpoints, exact resume."""
     from tqdm import tqdm
 
+    log = log or sys.stderr  # looked up at call time: a caller may have replaced sys.stderr
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     start = 0
@@ -186,7 +187,7 @@ def pretrain(lang, data, out, *, kind="diffusion", steps=2000, batch_size=64, lr
 
 def finetune(lang, data, out, *, kind="diffusion", init=None, steps=2000, batch_size=64, lr=5e-4, seed=0,
              device="cpu", resume=False, overrides=None, augment=0.5, high_noise=0.5, literals=True,
-             word_dropout=0.0):
+             word_dropout=0.15):
     """Fine-tune on (utterance, code) pairs of the train split, from ``init`` or from scratch.
 
     With probability ``augment`` a pair has the values it copies from the utterance swapped
