@@ -79,6 +79,7 @@ def main() -> None:
     token_loss = token_loss_by_terminal(searcher.model, held_out, domain.grammar)
 
     seeder = shipped_seeder(domain) if args.ar_seeds > 0 and args.mode == "search" else None
+    iou = lambda a, b: float(((a > 0.5) & (b > 0.5)).sum()) / max(1.0, float(((a > 0.5) | (b > 0.5)).sum()))  # noqa: E731
     records = []
     started = time.time()
     for i, text in enumerate(tqdm(programs, desc=f"solve {domain.name}", file=sys.stderr)):
@@ -92,7 +93,10 @@ def main() -> None:
                                fit_start=not (args.no_repair or args.no_fit),
                                repair_after=args.repair_after)
             result = seeded_search(searcher, target, cfg, args.seed + i, seeder, args.ar_seeds)
-        records.append({"target": text, "solved": result.solved, "nodes": result.nodes_expanded,
+        answer = domain.render(domain.grammar.parse(result.program), searcher.image_size)
+        # The CSG2D goal also accepts the picture's negative; say how often an answer is one.
+        negative = bool(result.solved) and iou(target, 1.0 - answer) > iou(target, answer)
+        records.append({"target": text, "solved": result.solved, "negative": negative, "nodes": result.nodes_expanded,
                         "seconds": result.seconds, "score": result.score, "program": result.program})
         if args.records:
             print(json.dumps({"problem": i, "primitives": domain.grammar.parse(text).prims, **records[-1]}), flush=True)
@@ -110,6 +114,7 @@ def main() -> None:
         # near-blank program.
         "solved_pct_by_a_start_program": round(100.0 * sum(r["solved"] and r["nodes"] <= n_starts for r in records)
                                                / len(records), 1),
+        "solved_as_the_negative": sum(r["negative"] for r in records),
         "median_seconds_solved": round(statistics.median(solved_times), 2) if solved_times else None,
         "mean_score": round(sum(r["score"] for r in records) / len(records), 4),
         "one_step_edit_accuracy": round(one_step["edit_acc"], 4),
