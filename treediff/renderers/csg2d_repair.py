@@ -193,8 +193,21 @@ def csg2d_fits(grammar: Grammar, target: np.ndarray) -> list[Node]:
     greedy residual fit begins (`Searcher.fit_chain`). Only the ink, although the goal
     accepts the inverted picture too: shapes fitted to the background draw the negative
     of the picture, which passes the goal but is not the program a user asked for (a
-    first version read both sides, and 5 of its 38 answers on the benchmark were negatives)."""
-    return [grammar.parse(shape) for region in _regions(target > 0.5) for shape in fit_shapes(region)]
+    first version read both sides, and 5 of its 38 answers on the benchmark were negatives).
+    For the same reason a shape that covers more background than ink (the circle through
+    a hole's outline) is left out."""
+    from .csg2d import CSG2DRenderer
+
+    ink = target > 0.5
+    renderer = CSG2DRenderer(grammar)
+    fits = []
+    for region in _regions(ink):
+        for shape in fit_shapes(region):
+            node = grammar.parse(shape)
+            drawn = renderer.render(node, target.shape[0]) > 0.5
+            if (drawn & ink).sum() > (drawn & ~ink).sum():
+                fits.append(node)
+    return fits
 
 
 # ----------------------------------------------------------------------------- sketches
