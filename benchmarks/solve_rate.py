@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from treediff.checkpoint import default_checkpoint, read_metadata
+from treediff.metrics import iou
 from treediff.noise import NoiseConfig
 from treediff.search import SearchConfig
 from treediff.seeding import seeded_search, shipped_seeder
@@ -79,7 +80,6 @@ def main() -> None:
     token_loss = token_loss_by_terminal(searcher.model, held_out, domain.grammar)
 
     seeder = shipped_seeder(domain) if args.ar_seeds > 0 and args.mode == "search" else None
-    iou = lambda a, b: float(((a > 0.5) & (b > 0.5)).sum()) / max(1.0, float(((a > 0.5) | (b > 0.5)).sum()))  # noqa: E731
     records = []
     started = time.time()
     for i, text in enumerate(tqdm(programs, desc=f"solve {domain.name}", file=sys.stderr)):

@@ -127,8 +127,8 @@ def topk(model, kind, tok, utterances, k=5, seed=0, steps=10, decode="dh", ar_me
 
     ``literals`` (the checkpoint's `LiteralCodec`, if it was trained with one): utterances
     get their placeholders before generation and the candidates their values back after.
-    ``lang``: rank the candidates that parse in that language first (`grammar_first`),
-    choosing the k among all distinct samples rather than the k most likely."""
+    ``lang``: rank the candidates that parse in that language first (`grammar_first`).
+    The k are chosen after values are restored, among all distinct samples."""
     if k < 1:
         raise TreediffError("-k must be at least 1")
     _check_utterances(utterances)
@@ -139,7 +139,7 @@ def topk(model, kind, tok, utterances, k=5, seed=0, steps=10, decode="dh", ar_me
         utterances, values = [e[0] for e in encoded], [e[2] for e in encoded]
     if kind == "diffusion":
         ranked = diffusion_topk(model, tok, utterances, k=k, steps=steps, seed=seed, decode=decode, device=device,
-                                rank=rank, keep_all=lang is not None)
+                                rank=rank, keep_all=True)
         # A confident model gives the same program from most noise seeds: draw more seeds
         # (a few rounds at most) for the utterances that have fewer than k distinct ones.
         for round_ in range(1, 4):
@@ -148,13 +148,12 @@ def topk(model, kind, tok, utterances, k=5, seed=0, steps=10, decode="dh", ar_me
                 break
             more = diffusion_topk(model, tok, [utterances[i] for i in short], k=k, steps=steps,
                                   seed=seed + 7919 * round_, oversample=8, decode=decode, device=device, rank=rank,
-                                  keep_all=lang is not None)
+                                  keep_all=True)
             for i, extra in zip(short, more):
                 merged = dict(ranked[i])
                 for code, score in extra:
                     merged[code] = max(score, merged.get(code, score))
                 ranked[i] = sorted(merged.items(), key=lambda c: -c[1])
-                ranked[i] = ranked[i] if lang is not None else ranked[i][:k]
     else:
         ranked = ar_topk(model, tok, utterances, k=k, method=ar_method, seed=seed, device=device)
     out = []
