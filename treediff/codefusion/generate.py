@@ -141,9 +141,13 @@ def topk(model, kind, tok, utterances, k=5, seed=0, steps=10, decode="dh", ar_me
         ranked = diffusion_topk(model, tok, utterances, k=k, steps=steps, seed=seed, decode=decode, device=device,
                                 rank=rank, keep_all=True)
         # A confident model gives the same program from most noise seeds: draw more seeds
-        # (a few rounds at most) for the utterances that have fewer than k distinct ones.
+        # (a few rounds at most) for the utterances that have fewer than k distinct ones
+        # (given the language, fewer than k that parse).
+        from .metrics import is_valid
+
+        enough = (lambda r: len(r) >= k) if lang is None else (lambda r: sum(is_valid(c, lang) for c, _ in r) >= k)
         for round_ in range(1, 4):
-            short = [i for i, r in enumerate(ranked) if len(r) < k]
+            short = [i for i, r in enumerate(ranked) if not enough(r)]
             if not short:
                 break
             more = diffusion_topk(model, tok, [utterances[i] for i in short], k=k, steps=steps,
