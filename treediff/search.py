@@ -123,6 +123,16 @@ class Searcher:
             self._render_cache[text] = image
         return image
 
+    def _visit(self, node: Node, target: np.ndarray, visited: set, budget: int,
+               logprob: float = 0.0) -> Candidate | None:
+        """Render and count `node` unless it was seen or the budget is spent (then None):
+        the one place every search step spends a node."""
+        text = self.grammar.unparse(node)
+        if len(visited) >= budget or text in visited:
+            return None
+        visited.add(text)
+        return self._candidate(node, target, logprob)
+
     def _candidate(self, node: Node, target: np.ndarray, logprob: float = 0.0) -> Candidate:
         text = self.grammar.unparse(node)
         image = self.render(text, node)
@@ -262,10 +272,9 @@ class Searcher:
                                           for _ in range(cfg.n_init)]
         cands = []
         for node in starts[:cfg.budget]:
-            c = self._candidate(node, target)
-            if c.text in visited:
+            c = self._visit(node, target, visited, cfg.budget)
+            if c is None:
                 continue
-            visited.add(c.text)
             cands.append(c)
             if c.solved and self.domain.stop_at_goal:
                 return cands  # the answer is here: the remaining starts are never rendered or counted
@@ -305,14 +314,7 @@ class Searcher:
         d, chain = self.domain, []
 
         def tried(nodes) -> list[Candidate]:
-            out = []
-            for node in nodes:
-                text = self.grammar.unparse(node)
-                if len(visited) >= cfg.budget or text in visited:
-                    continue
-                visited.add(text)
-                out.append(self._candidate(node, target))
-            return out
+            return [c for c in (self._visit(node, target, visited, cfg.budget) for node in nodes) if c is not None]
 
         firsts = [start] if start is not None else tried(d.fits(self.grammar, target))
         level = sorted(firsts, key=lambda c: -c.objective)[:cfg.fit_width]
@@ -352,15 +354,12 @@ class Searcher:
         def attempt(node: Node):
             """The candidate for `node`, or None once the budget is spent or it was seen."""
             nonlocal spent
-            if spent >= cap or len(visited) >= budget:
+            if spent >= cap:
                 return None
-            text = g.unparse(node)
-            if text in visited:
-                return None
-            visited.add(text)
-            spent += 1
-            c = self._candidate(node, target, best.logprob)
-            on_new(c)
+            c = self._visit(node, target, visited, budget, best.logprob)
+            if c is not None:
+                spent += 1
+                on_new(c)
             return c
 
         def stopping_result(c) -> Candidate:
@@ -446,11 +445,9 @@ class Searcher:
             def consider(node: Node, logprob: float) -> Candidate | None:
                 """Render and count `node` unless seen; None when seen or the budget is spent."""
                 nonlocal best
-                text = self.grammar.unparse(node)
-                if len(visited) >= cfg.budget or text in visited:
+                c = self._visit(node, target, visited, cfg.budget, logprob)
+                if c is None:
                     return None
-                visited.add(text)
-                c = self._candidate(node, target, logprob)
                 new.append(c)
                 if progress:
                     progress.update(1)
@@ -519,12 +516,10 @@ class Searcher:
             edits = self.propose(target_t, [current], 4, rng, 1.0)[0]
             moved = False
             for edit, _ in edits:  # the greedy edit first; sampled ones if it was seen before
-                node = edit.apply(self.grammar, current.state.node)
-                text = self.grammar.unparse(node)
-                if text in visited:
+                c = self._visit(edit.apply(self.grammar, current.state.node), target, visited, budget)
+                if c is None:
                     continue
-                visited.add(text)
-                current = self._candidate(node, target)
+                current = c
                 moved = True
                 if progress:
                     progress.update(1)
