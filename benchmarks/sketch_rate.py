@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from treediff.checkpoint import default_checkpoint, load_checkpoint, read_metadata
 from treediff.errors import TreediffError
+from treediff.metrics import iou
 from treediff.preprocess import _crop, _square_window, preprocess_sketch
 from treediff.sampler import Sampler
 from treediff.search import SearchConfig, Searcher, repair_start
@@ -66,12 +67,6 @@ def benchmark_programs(domain, n: int, seed: int = PROGRAM_SEED) -> list[str]:
         seen.add(text)
         out.append(text)
     return out
-
-
-def foreground_iou(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a > 0.5, b > 0.5
-    union = np.count_nonzero(a | b)
-    return float(np.count_nonzero(a & b) / union) if union else 1.0
 
 
 def framed_target(domain, node, size: int, frame: str) -> np.ndarray:
@@ -153,7 +148,7 @@ def main() -> int:
             entries = [t for t in result.trace if t[0] <= b]
             program = entries[-1][1] if entries else result.trace[0][1]
             render = domain.render(domain.grammar.parse(program), searcher.image_size)
-            best_at[b] = foreground_iou(reference, render)
+            best_at[b] = iou(reference, render)
         truth_solved = domain.goal(target, reference)[0]  # the clean target, framed like the drawing
         record = {"index": i, "variant": variant, "target": programs[i], "program": result.program,
                   "outline_solved": result.solved, "clean_target_outline_solved": truth_solved, "score": round(result.score, 4), "nodes": result.nodes_expanded,
