@@ -107,7 +107,7 @@ def test_placeholders_are_whole_tokens_and_decode_verbatim():
 def test_word_dropout_keeps_placeholders_and_a_word():
     import random
 
-    from treediff.codefusion.train import drop_words
+    from treediff.codefusion.data import drop_words
 
     rng = random.Random(0)
     u = "Color cells that are greater than §0 and less than §1"

@@ -116,3 +116,12 @@ def augment_pair(utterance: str, code: str, rng: random.Random, words: list[str]
         out_u = pat.sub(new, out_u)
         out_c = re.sub(rf"(?<![\w.]){re.escape(v)}(?![\w.(])", new, out_c)
     return out_u, out_c
+
+
+def drop_words(utterance: str, rng: random.Random, p: float) -> str:
+    """The utterance with each word left out with probability `p`, never a placeholder nor
+    every word: the 712 training requests share a few templates, the test requests are
+    free text, and a model that cannot count on every template word must read the rest."""
+    words = utterance.split(" ")
+    kept = [w for w in words if "§" in w or rng.random() >= p]
+    return " ".join(kept) if any("§" not in w for w in kept) else utterance

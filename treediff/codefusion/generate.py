@@ -11,6 +11,7 @@ import sys
 import torch
 
 from ..errors import TreediffError
+from .metrics import is_valid
 from .train import encode_src
 
 
@@ -100,8 +101,6 @@ def grammar_first(cands: list[tuple[str, float]], lang: str) -> list[tuple[str, 
     not parse but starts with a complete rule ("TextContains(Bull)0))": the diffusion model
     fills every position, and a stray token after the rule is its commonest slip) is cut to
     that rule; duplicates that result keep the better score."""
-    from .metrics import is_valid
-
     fixed: dict[str, float] = {}
     for code, score in cands:
         if lang == "cf" and not is_valid(code, lang):
@@ -143,8 +142,6 @@ def topk(model, kind, tok, utterances, k=5, seed=0, steps=10, decode="dh", ar_me
         # A confident model gives the same program from most noise seeds: draw more seeds
         # (a few rounds at most) for the utterances that have fewer than k distinct ones
         # (given the language, fewer than k that parse).
-        from .metrics import is_valid
-
         enough = (lambda r: len(r) >= k) if lang is None else (lambda r: sum(is_valid(c, lang) for c, _ in r) >= k)
         for round_ in range(1, 4):
             short = [i for i, r in enumerate(ranked) if not enough(r)]

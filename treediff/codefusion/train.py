@@ -18,7 +18,7 @@ import torch
 
 from ..errors import TreediffError
 from .checkpoint import build_model, load_checkpoint, load_optimizer_state, read_info, save_checkpoint, stem
-from .data import augment_pair, load_benchmark, load_snippets, mask_code
+from .data import augment_pair, drop_words, load_benchmark, load_snippets, mask_code
 from .literals import LiteralCodec
 from .model import CodeFusionConfig
 from .tokenizer import CodeTokenizer
@@ -76,15 +76,6 @@ def build_tokenizer(lang: str, data, vocab_size: int) -> CodeTokenizer:
         u, c, _ = codec.encode(it["NL Utterance"], it["Code"])
         texts += [u, c]
     return CodeTokenizer.train(texts, vocab_size=vocab_size)
-
-
-def drop_words(utterance: str, rng: random.Random, p: float) -> str:
-    """The utterance with each word left out with probability `p`, never a placeholder nor
-    every word: the 712 training requests share a few templates, the test requests are
-    free text, and a model that cannot count on every template word must read the rest."""
-    words = utterance.split(" ")
-    kept = [w for w in words if "§" in w or rng.random() >= p]
-    return " ".join(kept) if any("§" not in w for w in kept) else utterance
 
 
 def fit_literals(items: list[dict]) -> LiteralCodec:
@@ -194,7 +185,7 @@ def finetune(lang, data, out, *, kind="diffusion", init=None, steps=2000, batch_
     for random ones (see :func:`data.augment_pair`). With ``literals`` the model sees
     utterance and code with literal placeholders (see :mod:`literals`), using the
     vocabulary of ``init`` when it has one. ``word_dropout``: each word of the utterance
-    that is not a placeholder is left out with this probability (see `drop_words`)."""
+    that is not a placeholder is left out with this probability (see `data.drop_words`)."""
     items = [it for it in load_benchmark(lang, data)["train"] if it["Code"].strip()]
     meta = {"stage": "train", "init": str(init) if init else None, "steps": steps, "batch_size": batch_size,
             "lr": lr, "seed": seed, "augment": augment, "word_dropout": word_dropout}
