@@ -1,19 +1,20 @@
 """CSG2D residual repairs: programs that fix what the current render gets visibly wrong.
 
-Where the target has ink the render lacks, the repair adds a shape fitted to that region,
-``(+ P S)``; where the render has ink the target lacks, it cuts one out, ``(- P S)``. The
-shape is read off the region's image moments: a circle of the same area at its centroid,
-and a quad whose sides and angle come from the region's second moments; and, where the
-moments mislead (a shape the canvas clips, or with a piece cut out), off its outline:
-circles through its arcs and the tightest box at the angles quads turn to. `csg2d_fits`
-reads the same shapes off the target itself, where search's greedy fit begins.
+For filled pictures (`csg2d_repairs`), a repair adds the shape that best covers the ink
+the render lacks, ``(+ P S)``, or cuts out the one that best covers the extra ink,
+``(- P S)``, chosen among every shape on the grid at once (`csg2d_pursuit`); `csg2d_fits`
+picks the first shape of search's greedy fit the same way. For sketches
+(`csg2d_sketch_repairs`), shapes are read off the outline: a region's image moments
+(`fit_shapes`: a circle of the same area at its centroid, a quad from the second
+moments) and, where moments mislead (a shape the canvas clips, or with a piece cut
+out), circles through its arcs and the tightest box at the angles quads turn to.
 
 Why a hand-written proposal next to the policy: the policy gets structure right long
 before it reads numbers well, and its failures are mostly shapes it never adds (a small
-part missing) or adds with the wrong operator (a hole drawn with + ). A moment fit reads
-the missing part's numbers directly, roughly; the search's coordinate polish then makes
-them exact. Every repaired program is rendered and counted against the search budget like
-any other candidate. Search uses a domain's repairs only when the domain names them
+part missing) or adds with the wrong operator (a hole drawn with + ). A repair reads the
+missing part's numbers directly; the search's coordinate polish makes them exact where
+they are not. Every repaired program is rendered and counted against the search budget
+like any other candidate. Search uses a domain's repairs only when the domain names them
 (`Domain.repairs`); `SearchConfig.repair` turns them off for ablations.
 """
 
@@ -26,26 +27,17 @@ from scipy import ndimage
 
 from ..grammar import Grammar, Node
 from .csg2d import masks_iou
+from .csg2d_pursuit import add_gain, best_shapes, cut_gain
 
 HEX = "0123456789ABCDEF"
 ANGLE_LETTERS = "GHIJKLMN"  # 0, 45, ..., 315 degrees
-MIN_AREA_FRACTION = 0.0015  # regions smaller than this share of the canvas (6 px at 64) are wobble
-MAX_REGIONS = 3  # largest regions per sign that get a repair
+MAX_REGIONS = 3  # largest pieces of unexplained stroke that get a sketch repair
+PURSUIT_SHAPES = 2  # best shapes per operator that a repair or fit offers (docs/models.md)
 CIRCLE_TRIALS = 200  # RANSAC trials per circle read off an outline
 
 
 def _digit(value: float) -> str:
     return HEX[int(min(max(round(value), 0), 15))]
-
-
-def _regions(mask: np.ndarray) -> list[np.ndarray]:
-    """Connected regions of `mask` thicker than a pixel, largest first, each as a boolean mask.
-
-    An opening first removes the one-pixel slivers that a slightly misplaced edge leaves;
-    those are the polish's job, not a missing shape.
-    """
-    labels, n = ndimage.label(ndimage.binary_opening(mask, structure=np.ones((3, 3), dtype=bool)))
-    return [labels == k for k in _largest_labels(labels, n, labels > 0, MIN_AREA_FRACTION * mask.size)]
 
 
 def _largest_labels(labels: np.ndarray, n: int, counted: np.ndarray, min_count: float) -> list[int]:
@@ -171,7 +163,9 @@ def fit_shapes(region: np.ndarray) -> list[str]:
 
 
 def csg2d_repairs(grammar: Grammar, program: str, target: np.ndarray, image: np.ndarray) -> list[Node]:
-    """Programs that add a shape where ink is missing or cut one where it is extra.
+    """Programs that add the shapes that most reduce the missing ink, ``(+ P S)``, and cut
+    out those that most reduce the extra ink, ``(- P S)``: the best of every shape on the
+    grid (`csg2d_pursuit.best_shapes`).
 
     `target` and `image` are renders of the same size in [0, 1]. The CSG2D goal also
     accepts the inverted picture (light on dark), so the residual is taken against
@@ -179,35 +173,20 @@ def csg2d_repairs(grammar: Grammar, program: str, target: np.ndarray, image: np.
     """
     if masks_iou(1.0 - target, image) > masks_iou(target, image):
         target = 1.0 - target
-    want, have = target > 0.5, image > 0.5
     programs = []
-    for op, residual in (("+", want & ~have), ("-", have & ~want)):
-        for region in _regions(residual):
-            for shape in fit_shapes(region):
-                programs.append(f"({op} {program} {shape})")
+    for op, gain in (("+", add_gain(target, image)), ("-", cut_gain(target, image))):
+        programs += [f"({op} {program} {shape})" for shape in best_shapes(gain, PURSUIT_SHAPES)]
     return [grammar.parse(text) for text in programs]
 
 
 def csg2d_fits(grammar: Grammar, target: np.ndarray) -> list[Node]:
-    """Single shapes fitted to the largest regions of the target's ink: where search's
-    greedy residual fit begins (`Searcher.fit_chain`). Only the ink, although the goal
-    accepts the inverted picture too: shapes fitted to the background draw the negative
-    of the picture, which passes the goal but is not the program a user asked for (a
-    first version read both sides, and 5 of its 38 answers on the benchmark were negatives).
-    For the same reason a shape that covers more background than ink (the circle through
-    a hole's outline) is left out."""
-    from .csg2d import CSG2DRenderer
-
-    ink = target > 0.5
-    renderer = CSG2DRenderer(grammar)
-    fits = []
-    for region in _regions(ink):
-        for shape in fit_shapes(region):
-            node = grammar.parse(shape)
-            drawn = renderer.render(node, target.shape[0]) > 0.5
-            if (drawn & ink).sum() > (drawn & ~ink).sum():
-                fits.append(node)
-    return fits
+    """The single shapes that best draw the target's ink: where search's greedy residual
+    fit begins (`Searcher.fit_chain`). Only the ink, although the goal accepts the
+    inverted picture too: shapes fitted to the background draw the negative of the
+    picture, which passes the goal but is not the program a user asked for (a first
+    version of the fit read both sides, and 5 of its 38 answers on the benchmark were
+    negatives). Every shape returned covers more ink than background."""
+    return [grammar.parse(shape) for shape in best_shapes(add_gain(target, np.zeros_like(target)), PURSUIT_SHAPES)]
 
 
 # ----------------------------------------------------------------------------- sketches
