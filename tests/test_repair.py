@@ -160,11 +160,13 @@ def test_commands_start_repairs_in_the_last_quarter_of_a_small_budget():
 @pytest.mark.parametrize("answer", [
     "(+ (Circle 3 4 4) (Quad C C 4 6 G))",
     "(+ (+ (Circle 2 3 3) (Circle 3 C 4)) (Quad 8 C 6 2 H))",
+    "(- (Circle F E 5) (Circle 4 5 A))",  # a circle mostly off the canvas, with a bite
+    "(- (+ (Quad 4 8 7 9 L) (Circle 5 6 2)) (Quad 7 A 9 E H))",  # overlapping shapes
 ])
-def test_fit_chain_reads_a_picture_of_separate_parts(csg, answer):
-    """A picture of a few separate shapes: the greedy residual fit started beside the
-    policy's programs finds it within 40 programs even with an untrained policy, which
-    alone does not; both searches stay within the budget."""
+def test_fit_chain_reads_a_picture_of_few_shapes(csg, answer):
+    """A picture of a few shapes: the greedy residual fit started beside the policy's
+    programs finds it within 40 programs even with an untrained policy, which alone does
+    not; both searches stay within the budget."""
     target = csg.render_text(answer)
     searcher = Searcher(csg, untrained_model(csg))
     fitted = searcher.search(target, SearchConfig(budget=40), seed=0)
@@ -205,3 +207,20 @@ def test_the_answer_is_never_worse_than_the_fit(csg):
     result = searcher.search(target, cfg, seed=0)
     assert not fit.solved and len(fit_tried) < 300 and result.nodes_expanded == 400
     assert result.score >= fit.score
+
+
+def test_programs_longer_than_the_model_reads_are_searched_not_fed_to_it(csg):
+    """Repairs add a shape per step and can outgrow the position embedding (256 tokens);
+    such a program (here the user's --init) is still rendered, scored and repaired, and
+    the networks only see the programs they can read: no index error."""
+    g = csg.grammar
+    long = "(Circle 1 1 1)"
+    for i in range(30):
+        long = f"(+ {long} (Quad {'0123456789ABCDEF'[i % 16]} 3 1 1 G))"
+    searcher = Searcher(csg, untrained_model(csg))
+    target = csg.render_text("(- (Circle 6 8 8) (Circle 2 8 8))")
+    start = searcher._candidate(g.parse(long), target)
+    assert not searcher.readable(start)
+    result = searcher.search(target, SearchConfig(budget=30, fit_start=False, repair_after=0), init=[g.parse(long)])
+    assert result.nodes_expanded == 30 and result.score > start.score
+    assert searcher.rollout(target, 10, init=[g.parse(long)]).nodes_expanded == 10

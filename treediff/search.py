@@ -161,9 +161,17 @@ class Searcher:
         return dict(target=target_t.expand(B, -1, -1, -1), current=current, tokens=as_t(tokens),
                     site_start=as_t(start), site_end=as_t(end), site_kind=as_t(kind), site_valid=as_t(valid))
 
+    def readable(self, c: Candidate) -> bool:
+        """Whether the networks can read `c`: its tokens fit the model's position embedding.
+        Repairs and the fit add a shape per step and can outgrow it; such a program can
+        still be the answer, but it gets no value and no policy edits."""
+        return len(c.state.tokens) <= self.model.config.max_tokens
+
     @torch.no_grad()
     def evaluate(self, target_t: torch.Tensor, cands: list[Candidate]) -> None:
-        """Fill in the value network's estimate of edits to go for each candidate."""
+        """Fill in the value network's estimate of edits to go for each candidate (left at
+        infinity, last in the beam's order, for programs the networks cannot read)."""
+        cands = [c for c in cands if self.readable(c)]
         for i in range(0, len(cands), 128):
             chunk = cands[i:i + 128]
             out = self.model.heads(**self._inputs(target_t, chunk))
@@ -435,7 +443,7 @@ class Searcher:
                 break
             # Programs expanded many times get pushed back so the beam keeps moving.
             pool.sort(key=lambda c: rank_key(c) + 0.5 * expansions.get(c.text, 0))
-            frontier = pool[:cfg.beam]
+            frontier = [c for c in pool if self.readable(c)][:cfg.beam]
             proposals = []
             for i in range(0, len(frontier), cfg.batch_size):
                 chunk = frontier[i:i + cfg.batch_size]
@@ -513,7 +521,7 @@ class Searcher:
         best = current
         trace.append((1, best.text, best.score))
         while not (best.solved and self.domain.stop_at_goal) and len(visited) < budget:
-            edits = self.propose(target_t, [current], 4, rng, 1.0)[0]
+            edits = self.propose(target_t, [current], 4, rng, 1.0)[0] if self.readable(current) else []
             moved = False
             for edit, _ in edits:  # the greedy edit first; sampled ones if it was seen before
                 c = self._visit(edit.apply(self.grammar, current.state.node), target, visited, budget)
