@@ -70,14 +70,34 @@ def test_repairs_cut_a_hole_and_add_a_missing_part(csg):
     assert any(csg.goal(target, csg.render(r))[0] for r in repairs)
 
 
-def test_repairs_follow_the_polarity_the_goal_accepts(csg):
-    """The goal also accepts a light-on-dark picture; the residual is taken against the
-    polarity the render already matches, so an inverted target needs the same repair."""
+EVERYTHING = "(+ (+ (Quad 0 0 F F G) (Quad F 0 F F G)) (+ (Quad 0 F F F G) (Quad F F F F G)))"  # the whole canvas
+
+
+def test_repairs_work_toward_the_ink_even_from_a_negative(csg):
+    """The goal also accepts the picture's negative, but repairs always read the ink: from
+    a program that draws the negative, every repair draws more of the picture itself
+    (following the polarity the render matched, there was nothing to repair)."""
+    from treediff.renderers.csg2d import masks_iou
+
     g = csg.grammar
-    target = 1.0 - csg.render_text("(- (Circle 6 8 8) (Circle 2 8 8))")
-    current = "(Circle 6 8 8)"
-    repairs = csg2d_repairs(g, current, target, csg.render_text(current))
-    assert any(csg.goal(target, csg.render(r))[0] for r in repairs)
+    target = csg.render_text("(Circle 6 8 8)")
+    current = f"(- {EVERYTHING} (Circle 6 8 8))"
+    image = csg.render_text(current)
+    assert csg.goal(target, image)[0] and masks_iou(target, image) < 0.1
+    repairs = csg2d_repairs(g, current, target, image)
+    before = masks_iou(target, image)
+    assert repairs and all(masks_iou(target, csg.render(r)) > before for r in repairs)
+
+
+def test_tidy_keeps_the_picture_not_only_the_score(csg):
+    """Dropping the square leaves the circle, which the polarity-blind goal scores the same
+    as everything-but-the-circle; tidy keeps the answer, since its picture would change."""
+    g = csg.grammar
+    target = 1.0 - csg.render_text("(Circle 6 8 8)")
+    searcher = Searcher(csg, untrained_model(csg))
+    answer = searcher._candidate(g.parse(f"(- {EVERYTHING} (Circle 6 8 8))"), target)
+    assert csg.goal(target, csg.render_text("(Circle 6 8 8)"))[1] >= answer.score
+    assert searcher.tidy(answer, target).text == answer.text
 
 
 def test_nothing_to_repair_when_the_render_matches(csg):

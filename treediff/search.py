@@ -67,6 +67,9 @@ class SearchConfig:
     fit_width: int = 1  # ... keeping this many programs at each step (a beam; 1 = greedy)
 
 
+TIDY_TOLERANCE = 0.01  # mean per-pixel change a tidied answer's picture may show
+
+
 def repair_start(budget: int) -> int:
     """When a search with `budget` starts its repairs, for commands that take a budget:
     after SearchConfig.repair_after programs, or in the last quarter of a smaller budget."""
@@ -548,9 +551,12 @@ class Searcher:
         Search keeps whatever a program carries as long as the picture is as good, so an
         answer can hold shapes cut from empty space or hidden under others, which a person
         reading or editing it would have to find and delete. Each operand whose removal
-        leaves the search objective at least as good is dropped (in `Grammar.hoists` order,
-        outermost first) until none is. This runs after the search, on its answer, and is
-        not counted in its nodes; it never lowers the objective nor loses the goal.
+        leaves the search objective at least as good, and the picture all but the same
+        (TIDY_TOLERANCE), is dropped (in `Grammar.hoists` order, outermost first) until none
+        is. The picture check matters where the goal accepts more than one picture: CSG2D's
+        accepts the negative, and a program drawing everything but a circle would otherwise
+        be tidied to the circle. This runs after the search, on its answer, and is not
+        counted in its nodes; it never lowers the objective nor loses the goal.
         """
         g = self.grammar
         changed = True
@@ -559,7 +565,8 @@ class Searcher:
             for path, sub_path in g.hoists(best.state.node):
                 c = self._candidate(g.replace(best.state.node, path, g.get(best.state.node, sub_path)), target,
                                     best.logprob)
-                if c.objective >= best.objective and c.solved >= best.solved:
+                if (c.objective >= best.objective and c.solved >= best.solved
+                        and float(np.abs(c.image - best.image).mean()) <= TIDY_TOLERANCE):
                     best, changed = c, True
                     break
         return best

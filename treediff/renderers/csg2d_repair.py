@@ -26,7 +26,6 @@ import numpy as np
 from scipy import ndimage
 
 from ..grammar import Grammar, Node
-from .csg2d import masks_iou
 from .csg2d_pursuit import add_gain, best_shapes, cut_gain
 
 HEX = "0123456789ABCDEF"
@@ -167,12 +166,12 @@ def csg2d_repairs(grammar: Grammar, program: str, target: np.ndarray, image: np.
     out those that most reduce the extra ink, ``(- P S)``: the best of every shape on the
     grid (`csg2d_pursuit.best_shapes`).
 
-    `target` and `image` are renders of the same size in [0, 1]. The CSG2D goal also
-    accepts the inverted picture (light on dark), so the residual is taken against
-    whichever polarity of the target the render already matches better.
+    `target` and `image` are renders of the same size in [0, 1], ink = 1 (user images are
+    brought to that polarity when loaded). The residual is always taken against the ink,
+    although the CSG2D goal also accepts the inverted picture: a first version followed
+    whichever polarity the render matched better, and the fit chain, built by repairs,
+    then drifted into drawing the picture's negative (2 of 118 answers in `treediff bench`).
     """
-    if masks_iou(1.0 - target, image) > masks_iou(target, image):
-        target = 1.0 - target
     programs = []
     for op, gain in (("+", add_gain(target, image)), ("-", cut_gain(target, image))):
         programs += [f"({op} {program} {shape})" for shape in best_shapes(gain, PURSUIT_SHAPES)]
