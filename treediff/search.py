@@ -11,8 +11,8 @@ by program text, and visited programs are never counted twice.
   domain's goal is exact (`Domain.stop_at_goal`), else spend the budget on the best score.
   After each round the best program so far has its numbers polished by coordinate search
   (`refine`); once `repair_after` programs have been tried, it is also offered to the
-  domain's residual repairs (`Domain.repairs`: for CSG2D, a shape fitted to each region of
-  missing or extra ink, added or cut out). Repairs finish a search rather than start it:
+  domain's residual repairs (`Domain.repairs`: for CSG2D, the grid shapes that best cover
+  the missing or extra ink, added or cut out). Repairs finish a search rather than start it:
   from the first round they raised the mean score but pulled the beam toward patched,
   ever larger programs and solved fewer problems (docs/models.md). The start is counted
   in programs tried, not as a share of the budget, so a search's course up to any node
