@@ -38,6 +38,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ar-search", choices=["beam", "nucleus"], default="beam")
     ap.add_argument("--no-grammar-rank", action="store_true",
                     help="ablation: rank by log-probability alone, not candidates that parse first")
+    ap.add_argument("--pool", type=int, default=None,
+                    help="diffusion: distinct candidates drawn before the best k are kept (default: generate's)")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
@@ -90,7 +92,7 @@ def run(args) -> dict:
         model, tok, info = load_checkpoint(paths[kind], lang=args.lang, kind=kind)
         res = evaluate(model, kind, tok, args.lang, items, k=args.k, seed=args.seed, steps=args.steps,
                        ar_method=args.ar_search, literals=LiteralCodec.from_meta(info["meta"]),
-                       grammar_rank=not args.no_grammar_rank)
+                       grammar_rank=not args.no_grammar_rank, pool=args.pool)
         res.pop("predictions")
         res["literal_placeholders"] = bool(info["meta"].get("literals"))
         res["checkpoint"] = str(paths[kind])

@@ -4,6 +4,7 @@ import pytest
 
 from treediff.cli import main
 from treediff.codefusion.checkpoint import SHIPPED
+from treediff.codefusion.literals import LiteralCodec
 from treediff.codefusion.metrics import is_valid
 
 HAS_SHIPPED = (SHIPPED / "cf" / "diffusion.json").is_file() and (SHIPPED / "cf" / "ar.json").is_file()
@@ -65,11 +66,12 @@ def test_shipped_generate_k_distinct_ranked(capsys, model):
     codes = [c["code"] for c in res["candidates"]]
     scores = [c["score"] for c in res["candidates"]]
     assert len(codes) == 5 and len(set(codes)) == 5
-    # rules that parse first, each group best first by the model's own score
-    valid = [is_valid(c, "cf") for c in codes]
-    assert valid == sorted(valid, reverse=True) and valid[0]
-    for group in (True, False):
-        ranked = [s for s, v in zip(scores, valid) if v == group]
+    # rules that parse first, then among them those without a placeholder left unfilled
+    # (a value the request does not have), each group best first by the model's own score
+    groups = [(not is_valid(c, "cf"), LiteralCodec.has_placeholder(c)) for c in codes]
+    assert groups == sorted(groups) and groups[0] == (False, False)
+    for group in set(groups):
+        ranked = [s for s, g in zip(scores, groups) if g == group]
         assert ranked == sorted(ranked, reverse=True)
     assert run(capsys, *argv)[1] == out  # same seed, same output
     code, plain, _ = run(capsys, *[a for a in argv if a != "--json"])

@@ -31,6 +31,8 @@ def _sampling(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ar-search", choices=["beam", "nucleus"], default="beam", help="top-k search of the AR baseline")
     p.add_argument("--no-grammar-rank", action="store_true",
                    help="ablation: rank by the model's log-probability alone, not candidates that parse first")
+    p.add_argument("--pool", type=int, default=None,
+                   help="diffusion: distinct candidates drawn before the best k are kept (default 10; smaller is faster)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -120,7 +122,7 @@ def cmd_generate(args) -> int:
     [cands] = topk(model, info["kind"], tok, [args.utterance], k=args.k, seed=args.seed, steps=args.steps,
                    decode=args.decode, ar_method=args.ar_search, device=device,
                    literals=LiteralCodec.from_meta(info["meta"]),
-                   lang=None if args.no_grammar_rank else info["language"])
+                   lang=None if args.no_grammar_rank else info["language"], pool=args.pool)
     if args.json:
         print(json.dumps({"utterance": args.utterance, "model": info["kind"], "language": info["language"],
                           "candidates": [{"code": c, "score": round(s, 4)} for c, s in cands]}, ensure_ascii=False))
@@ -176,7 +178,8 @@ def cmd_eval(args) -> int:
     model, tok, info = _load(args, device)
     res = evaluate(model, info["kind"], tok, args.lang, items, k=args.k, seed=args.seed, steps=args.steps,
                    decode=args.decode, ar_method=args.ar_search, device=device,
-                   literals=LiteralCodec.from_meta(info["meta"]), grammar_rank=not args.no_grammar_rank)
+                   literals=LiteralCodec.from_meta(info["meta"]), grammar_rank=not args.no_grammar_rank,
+                   pool=args.pool)
     preds = res.pop("predictions")
     if args.json:
         if args.predictions:

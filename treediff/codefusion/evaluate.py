@@ -10,7 +10,7 @@ from .metrics import diversity, is_valid, item_scores
 
 
 def evaluate(model, kind, tok, lang, items, *, k=5, seed=0, steps=10, decode="dh", ar_method="beam",
-             device="cpu", batch=32, progress=True, literals=None, grammar_rank=True) -> dict:
+             device="cpu", batch=32, progress=True, literals=None, grammar_rank=True, pool=None) -> dict:
     from tqdm import tqdm
 
     items = [it for it in items if it["NL Utterance"].strip()]
@@ -21,7 +21,7 @@ def evaluate(model, kind, tok, lang, items, *, k=5, seed=0, steps=10, decode="dh
         utts = [it["NL Utterance"] for it in items[s : s + batch]]
         cands += topk(model, kind, tok, utts, k=k, seed=seed + s, steps=steps, decode=decode,
                       ar_method=ar_method, device=device, literals=literals,
-                      lang=lang if grammar_rank else None)
+                      lang=lang if grammar_rank else None, pool=pool)
     seconds = (time.time() - t0) / max(1, len(items))
     sums: dict[str, float] = {}
     valid = 0

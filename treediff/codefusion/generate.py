@@ -42,11 +42,10 @@ def encode_utterances(model, tok, utterances, warn=True) -> torch.Tensor:
 
 @torch.no_grad()
 def diffusion_topk(model, tok, utterances, k=5, steps=10, seed=0, oversample=4, decode="dh", device="cpu",
-                   rank="logprob", keep_all=False):
+                   keep_all=False):
     """For each utterance, ``k * oversample`` noise seeds → distinct candidates ranked by the
-    best mean token log-prob among the seeds that produced them (``rank="logprob"``) or by how
-    many seeds produced them, ties broken by log-prob (``rank="vote"``); the best ``k``, or
-    all of them with ``keep_all``."""
+    best mean token log-prob among the seeds that produced them; the best ``k``, or all of
+    them with ``keep_all``."""
     src = encode_utterances(model, tok, utterances).to(device)
     n = max(k, k * oversample)
     gen = torch.Generator().manual_seed(seed)
@@ -60,16 +59,13 @@ def diffusion_topk(model, tok, utterances, k=5, steps=10, seed=0, oversample=4, 
     results = []
     for i in range(len(utterances)):
         best: dict[str, float] = {}
-        votes: dict[str, int] = {}
         for j in range(i * n, (i + 1) * n):
             ids = tokens[j].tolist()
             code = tok.decode(ids).strip()
             score = _mean_logp(ids, logp[j].tolist(), tok.eos_id, tok.pad_id)
-            votes[code] = votes.get(code, 0) + 1
             if code not in best or score > best[code]:
                 best[code] = score
-        key = (lambda c: (-votes[c[0]], -c[1])) if rank == "vote" else (lambda c: -c[1])
-        ranked = sorted(best.items(), key=key)
+        ranked = sorted(best.items(), key=lambda c: -c[1])
         results.append(ranked if keep_all else ranked[:k])
     return results
 
@@ -96,18 +92,21 @@ def ar_topk(model, tok, utterances, k=5, method="beam", seed=0, oversample=4, to
     return results
 
 
-def grammar_first(cands: list[tuple[str, float]], lang: str) -> list[tuple[str, float]]:
-    """Candidates that parse first, each group in its given order. A CF candidate that does
-    not parse but starts with a complete rule ("TextContains(Bull)0))": the diffusion model
-    fills every position, and a stray token after the rule is its commonest slip) is cut to
-    that rule; duplicates that result keep the better score."""
+def grammar_first(cands: list[tuple[str, float]], lang: str | None, demote=None) -> list[tuple[str, float]]:
+    """Candidates that parse first (with a language), then those `demote` does not flag,
+    each group best score first. A CF candidate that does not parse but starts with a
+    complete rule ("TextContains(Bull)0))": the diffusion model fills every position, and a
+    stray token after the rule is its commonest slip) is cut to that rule; duplicates that
+    result keep the better score."""
     fixed: dict[str, float] = {}
     for code, score in cands:
         if lang == "cf" and not is_valid(code, lang):
             code = _complete_rule_prefix(code)
         if code not in fixed or score > fixed[code]:
             fixed[code] = score
-    return sorted(fixed.items(), key=lambda c: not is_valid(c[0], lang))  # stable: keeps the given order
+    parses = (lambda code: True) if lang is None else (lambda code: is_valid(code, lang))
+    flagged = demote or (lambda code: False)
+    return sorted(fixed.items(), key=lambda c: (not parses(c[0]), flagged(c[0]), -c[1]))
 
 
 def _complete_rule_prefix(code: str) -> str:
@@ -120,16 +119,26 @@ def _complete_rule_prefix(code: str) -> str:
     return code
 
 
+DIFFUSION_POOL = 10  # distinct diffusion candidates drawn before the best k are kept (docs/models.md)
+
+
 def topk(model, kind, tok, utterances, k=5, seed=0, steps=10, decode="dh", ar_method="beam", device="cpu",
-         rank="logprob", literals=None, lang=None):
+         literals=None, lang=None, pool=None):
     """Dispatch on the checkpoint kind; returns one ranked [(code, score)] list per utterance.
 
     ``literals`` (the checkpoint's `LiteralCodec`, if it was trained with one): utterances
     get their placeholders before generation and the candidates their values back after.
     ``lang``: rank the candidates that parse in that language first (`grammar_first`).
-    The k are chosen after values are restored, among all distinct samples."""
+    The k are chosen after values are restored, among all distinct samples: for diffusion,
+    among samples enough for `pool` candidates (default DIFFUSION_POOL): more noise seeds
+    find better ones, which the ranking puts first. A candidate that still holds a
+    placeholder after restoring (the model wrote a value the request does not have) goes
+    after those that do not."""
     if k < 1:
         raise TreediffError("-k must be at least 1")
+    pool = DIFFUSION_POOL if pool is None else pool
+    if pool < 1:
+        raise TreediffError("--pool must be at least 1")
     _check_utterances(utterances)
     torch.manual_seed(seed)
     values = [[] for _ in utterances]
@@ -137,18 +146,20 @@ def topk(model, kind, tok, utterances, k=5, seed=0, steps=10, decode="dh", ar_me
         encoded = [literals.encode(u) for u in utterances]
         utterances, values = [e[0] for e in encoded], [e[2] for e in encoded]
     if kind == "diffusion":
-        ranked = diffusion_topk(model, tok, utterances, k=k, steps=steps, seed=seed, decode=decode, device=device,
-                                rank=rank, keep_all=True)
+        width = max(k, pool)
+        ranked = diffusion_topk(model, tok, utterances, k=width, steps=steps, seed=seed, decode=decode, device=device,
+                                keep_all=True)
         # A confident model gives the same program from most noise seeds: draw more seeds
         # (a few rounds at most) for the utterances that have fewer than k distinct ones
         # (given the language, fewer than k that parse).
-        enough = (lambda r: len(r) >= k) if lang is None else (lambda r: sum(is_valid(c, lang) for c, _ in r) >= k)
+        enough = ((lambda r: len(r) >= width) if lang is None
+                  else (lambda r: sum(is_valid(c, lang) for c, _ in r) >= width))
         for round_ in range(1, 4):
             short = [i for i, r in enumerate(ranked) if not enough(r)]
             if not short:
                 break
-            more = diffusion_topk(model, tok, [utterances[i] for i in short], k=k, steps=steps,
-                                  seed=seed + 7919 * round_, oversample=8, decode=decode, device=device, rank=rank,
+            more = diffusion_topk(model, tok, [utterances[i] for i in short], k=width, steps=steps,
+                                  seed=seed + 7919 * round_, oversample=8, decode=decode, device=device,
                                   keep_all=True)
             for i, extra in zip(short, more):
                 merged = dict(ranked[i])
@@ -162,6 +173,6 @@ def topk(model, kind, tok, utterances, k=5, seed=0, steps=10, decode="dh", ar_me
         restored: dict[str, float] = {}
         for code, score in cands:  # already best first: the first of any duplicates keeps its rank
             restored.setdefault(code if literals is None else literals.restore(code, vals), score)
-        cands = list(restored.items())
-        out.append((grammar_first(cands, lang) if lang is not None else cands)[:k])
+        out.append(grammar_first(list(restored.items()), lang,
+                                 demote=None if literals is None else literals.has_placeholder)[:k])
     return out

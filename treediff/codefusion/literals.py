@@ -123,6 +123,11 @@ class LiteralCodec:
         return _PLACEHOLDER.sub(lambda m: values[int(m.group(1))] if int(m.group(1)) < len(values)
                                 else m.group(0), code)
 
+    @staticmethod
+    def has_placeholder(code: str) -> bool:
+        """Whether restored code still holds a placeholder (one the utterance had no value for)."""
+        return _PLACEHOLDER.search(code) is not None
+
     # ------------------------------------------------------------------ checkpoint round trip
     def to_json(self) -> dict:
         return {"common": sorted(self.common)}
