@@ -215,3 +215,16 @@ def test_entry_point_route_registers_a_third_party_domain(tmp_path, monkeypatch)
 def test_goal_functions_return_solved_and_score():
     image = np.zeros((8, 8, 3), np.float32)
     assert rgb_goal(image, image)[0] and not rgb_goal(image, image + 0.5)[0]
+
+
+def test_solve_complexity_penalty_is_checked_and_used(tmp_path, capsys):
+    """--complexity-penalty trades score for shorter programs; a negative one is refused."""
+    from pathlib import Path
+
+    image = str(Path(__file__).resolve().parents[1] / "examples" / "target.png")
+    assert main(["solve", image, "--complexity-penalty", "-1", "--out", str(tmp_path / "a"), "--quiet"]) == 2
+    assert "complexity-penalty" in capsys.readouterr().err
+    assert main(["solve", image, "--complexity-penalty", "0.002", "--budget", "40", "--json", "--quiet",
+                     "--out", str(tmp_path / "b")]) == 0
+    assert json.loads(capsys.readouterr().out)["solved"]
+    assert get_domain("csg2d").complexity_penalty == 0.0  # the registered domain is untouched

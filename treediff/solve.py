@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -104,6 +105,11 @@ def cmd_solve(args) -> int:
                   "switching to sketch mode (--no-sketch to turn off)", file=sys.stderr)
     searcher = load_searcher(SKETCH_DOMAIN if sketch else args.domain, args.checkpoint, device)
     domain = searcher.domain
+    if args.complexity_penalty is not None:
+        if args.complexity_penalty < 0:
+            raise TreediffError("--complexity-penalty must be 0 or more")
+        # a copy: the registered domain stays as it is for anything else in this process
+        domain = searcher.domain = dataclasses.replace(domain, complexity_penalty=args.complexity_penalty)
     if sketch:
         target = load_sketch(args.image, searcher.image_size, frame=args.sketch_frame)
     else:
@@ -173,6 +179,9 @@ def add_solve_parser(sub) -> None:
     p.add_argument("--no-repair", action="store_true",
                    help="search without the domain's hand-written proposals (CSG2D: the greedy fit of the picture "
                         "and shapes fitted to missing or extra ink)")
+    p.add_argument("--complexity-penalty", type=float, default=None,
+                   help="score the search gives up per primitive (default: the domain's; 0 for csg2d): for a picture "
+                        "no program draws exactly, e.g. 0.002 trades a little IoU for a much shorter program")
     p.add_argument("--out", help="output folder (default: ./treediff-out/<image name>/)")
     p.add_argument("--trace", action="store_true", help="also write trace.gif of the best program improving")
     p.add_argument("--seed", type=int, default=0)
