@@ -5,10 +5,10 @@ A CSG2D shape has few parameters, each one hex digit, so there are only 16^3 cir
 one turned by 180 is itself). Adding a shape to a render, or cutting it out, changes the
 pixels inside it only, so how much it helps is a sum of a gain map over the shape, and
 those sums come from summed-area tables (quads) and from distance histograms (circles)
-for every shape in a few milliseconds. This is matching pursuit for CSG: the repairs
-(`csg2d_repair`) read a region's moments and outline, which mislead where shapes overlap
-or the canvas clips them; the best-scoring shapes here are right by construction for
-the residual as a whole.
+for every shape in a few milliseconds. This is matching pursuit for CSG: fits of one
+region's moments and outline (`csg2d_repair.fit_shapes`, still what sketch repairs use)
+mislead where shapes overlap or the canvas clips them; the best-scoring shapes here are
+the best for the residual as a whole.
 
 The sums count a pixel as inside when its centre is, which the anti-aliased renderer
 agrees with except along edges; search renders and scores the few best exactly.
@@ -16,6 +16,7 @@ agrees with except along edges; search renders and scores the few best exactly.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -34,19 +35,24 @@ def cut_gain(target: np.ndarray, image: np.ndarray) -> np.ndarray:
     return np.abs(target - image) - np.abs(target)
 
 
-def _circle_sums(gain: np.ndarray) -> np.ndarray:
-    """(r, x, y) -> the gain summed over the circle (Circle r x y), shape (16, 16, 16)."""
-    size = gain.shape[0]
+@functools.lru_cache(maxsize=4)
+def _ring_index(size: int) -> np.ndarray:
+    """For every (circle centre, pixel), a flat index centre * 17 + ring, where ring is
+    floor(distance in digits) + 1: the pixel is inside every circle of a radius above
+    its distance, so summing a gain map per ring and accumulating over rings gives every
+    radius at once. Depends on the size only, so it is made once."""
     per_digit = size / 16.0
     centres = (np.arange(size) + 0.5) / per_digit  # pixel centres in digits
     dx = centres[None, None, None, :] - DIGITS[:, None, None, None]  # (x, 1, 1, px)
     dy = centres[None, None, :, None] - DIGITS[None, :, None, None]  # (1, y, py, 1)
-    dist = np.sqrt(dx * dx + dy * dy)  # (x, y, py, px)
-    # a pixel at distance d is inside every circle with radius r > d: bin floor(d) + 1
-    ring = np.minimum(np.floor(dist).astype(np.int64) + 1, 16)
-    index = (np.arange(256).reshape(16, 16, 1, 1) * 17 + ring).ravel()
-    weights = np.broadcast_to(gain, dist.shape).ravel()
-    per_ring = np.bincount(index, weights=weights, minlength=256 * 17).reshape(16, 16, 17)
+    ring = np.minimum(np.floor(np.sqrt(dx * dx + dy * dy)).astype(np.int64) + 1, 16)  # (x, y, py, px)
+    return (np.arange(256).reshape(16, 16, 1, 1) * 17 + ring).ravel()
+
+
+def _circle_sums(gain: np.ndarray) -> np.ndarray:
+    """(r, x, y) -> the gain summed over the circle (Circle r x y), shape (16, 16, 16)."""
+    weights = np.broadcast_to(gain, (256,) + gain.shape).ravel()
+    per_ring = np.bincount(_ring_index(gain.shape[0]), weights=weights, minlength=256 * 17).reshape(16, 16, 17)
     sums = np.cumsum(per_ring, axis=2)[:, :, :16]  # (x, y, r)
     return sums.transpose(2, 0, 1)
 
