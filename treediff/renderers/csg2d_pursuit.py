@@ -58,15 +58,13 @@ def _circle_sums(gain: np.ndarray) -> np.ndarray:
 
 
 def _box_sums(table: np.ndarray, lo_a, hi_a, lo_b, hi_b) -> np.ndarray:
-    """Sums of the array behind summed-area `table` over rows [lo_a, hi_a) x columns [lo_b, hi_b),
-    for every pair of a row range (leading axes of the row arrays) and a column range."""
+    """Sums of the array behind summed-area `table` over rows [lo_a, hi_a) x columns
+    [lo_b, hi_b), clipped to the array (empty where a range is); the four range arrays
+    broadcast against each other."""
     n_a, n_b = table.shape[0] - 1, table.shape[1] - 1
-    lo_a, hi_a = np.clip(lo_a, 0, n_a), np.clip(hi_a, 0, n_a)
-    lo_b, hi_b = np.clip(lo_b, 0, n_b), np.clip(hi_b, 0, n_b)
-    hi_a = np.maximum(hi_a, lo_a)
-    hi_b = np.maximum(hi_b, lo_b)
-    a0, a1 = lo_a[..., None, None], hi_a[..., None, None]
-    return table[a1, hi_b] - table[a0, hi_b] - table[a1, lo_b] + table[a0, lo_b]
+    lo_a, lo_b = np.clip(lo_a, 0, n_a), np.clip(lo_b, 0, n_b)
+    hi_a, hi_b = np.maximum(np.clip(hi_a, 0, n_a), lo_a), np.maximum(np.clip(hi_b, 0, n_b), lo_b)
+    return table[hi_a, hi_b] - table[lo_a, hi_b] - table[hi_a, lo_b] + table[lo_a, lo_b]
 
 
 def _summed_area(grid: np.ndarray) -> np.ndarray:
@@ -84,7 +82,8 @@ def _square_quad_sums(gain: np.ndarray) -> np.ndarray:
     # pixel i (centre i + 0.5) is inside when centre - half < i + 0.5 < centre + half
     lo = np.floor(centre - half - 0.5).astype(np.int64) + 1
     hi = np.ceil(centre + half - 0.5).astype(np.int64)
-    return _box_sums(_summed_area(gain), lo, hi, lo, hi)
+    # rows (y, h) on the leading axes, columns (x, w) on the trailing ones
+    return _box_sums(_summed_area(gain), lo[:, :, None, None], hi[:, :, None, None], lo, hi)
 
 
 def _diagonal_quad_sums(gain: np.ndarray) -> np.ndarray:
@@ -109,13 +108,7 @@ def _diagonal_quad_sums(gain: np.ndarray) -> np.ndarray:
     lo_b = np.floor(b_centre[:, :, None] - half).astype(np.int64) + 1  # (x, y, h)
     hi_b = np.ceil(b_centre[:, :, None] + half).astype(np.int64)
     # pair each (x, y) centre's a-range (per w) with its own b-range (per h)
-    t = table
-    a0, a1 = np.clip(lo_a, 0, 2 * size + 1), np.clip(hi_a, 0, 2 * size + 1)
-    b0, b1 = np.clip(lo_b, 0, 2 * size), np.clip(hi_b, 0, 2 * size)
-    a1, b1 = np.maximum(a1, a0), np.maximum(b1, b0)
-    a0, a1 = a0[:, :, :, None], a1[:, :, :, None]
-    b0, b1 = b0[:, :, None, :], b1[:, :, None, :]
-    return t[a1, b1] - t[a0, b1] - t[a1, b0] + t[a0, b0]
+    return _box_sums(table, lo_a[..., None], hi_a[..., None], lo_b[:, :, None, :], hi_b[:, :, None, :])
 
 
 def best_shapes(gain: np.ndarray, k: int) -> list[str]:
