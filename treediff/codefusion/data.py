@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from ..errors import TreediffError
+from .literals import LiteralCodec
 
 FILES = {
     "cf": ("CFRuleBenchmarks.json", "ConditionalFormattingSnippets.txt"),
@@ -123,5 +124,5 @@ def drop_words(utterance: str, rng: random.Random, p: float) -> str:
     every word: the 712 training requests share a few templates, the test requests are
     free text, and a model that cannot count on every template word must read the rest."""
     words = utterance.split(" ")
-    kept = [w for w in words if "§" in w or rng.random() >= p]
-    return " ".join(kept) if any("§" not in w for w in kept) else utterance
+    kept = [w for w in words if LiteralCodec.has_placeholder(w) or rng.random() >= p]
+    return " ".join(kept) if any(not LiteralCodec.has_placeholder(w) for w in kept) else utterance
