@@ -23,7 +23,7 @@ def run_script(name: str, *args: str) -> dict:
 
 def test_sketch_rate_script():
     summary = run_script("sketch_rate.py", "--n", "2", "--budgets", "3,6", "--variants", "drawn")
-    assert summary["n"] == 2 and summary["score_measure"] == "outline-chamfer"
+    assert summary["n"] == 2 and summary["score_measure"] == "registered-outline-chamfer"
     drawn = summary["drawn"]
     assert drawn["problems"] == 2 and 0.0 <= drawn["pct_iou90_at_6"] <= 100.0
 

@@ -244,3 +244,22 @@ def test_programs_longer_than_the_model_reads_are_searched_not_fed_to_it(csg):
     result = searcher.search(target, SearchConfig(budget=30, fit_start=False, repair_after=0), init=[g.parse(long)])
     assert result.nodes_expanded == 30 and result.score > start.score
     assert searcher.rollout(target, 10, init=[g.parse(long)]).nodes_expanded == 10
+
+
+def test_regridded_moves_the_whole_program_back_onto_the_grid():
+    """A program fitted to a turned, enlarged drawing has every shape on other digits; among
+    the whole-program moves is the program that was drawn, and every move keeps the
+    program's structure, angles and grammar."""
+    from treediff.renderers.csg2d_repair import REGRID_MAX, _moved, regridded
+
+    g = get_domain("csg2d").grammar
+    drawn = "(+ (+ (Circle 3 4 4) (Quad B 5 3 2 G)) (Quad 8 C 4 2 H))"
+    for angle in (-8.0, 8.0):
+        fitted = _moved(drawn, angle, 1.05, 0.0, 0.0, 64)  # where a fit to the turned drawing lands
+        assert fitted != drawn
+        moves = regridded(fitted)
+        assert drawn in moves and fitted not in moves and len(moves) <= REGRID_MAX
+        for text in moves:
+            assert g.check(text)
+            assert [t for t in text.split() if not t[0].isalnum()] == [t for t in fitted.split() if not t[0].isalnum()]
+            assert text.count("Circle") == 1 and text.count(" G)") == 1 and text.count(" H)") == 1

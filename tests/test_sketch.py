@@ -151,7 +151,7 @@ def test_outline_score_prefers_the_right_program(csg):
     solved, score = outline_goal(clean, clean)
     assert solved and score > 0.85  # not exactly 1: anti-aliased edge pixels of a thin region count as ink
     assert not outline_goal(clean, csg.render(parse(wrong[1]), 64))[0]
-    assert outline_goal.measure == SCORE_MEASURE == "outline-chamfer"
+    assert outline_goal.measure == SCORE_MEASURE == "registered-outline-chamfer"
 
 
 def test_sketch_domain_registration_and_training_hook(csg):
@@ -165,7 +165,7 @@ def test_sketch_domain_registration_and_training_hook(csg):
     b = domain.target_image(node, random.Random(4), 64)
     assert a.shape == (64, 64) and np.array_equal(a, b)
     assert domain.goal(a, domain.render(node, 64))[1] > 0.7
-    assert domain.describe()["score_measure"] == "outline-chamfer"
+    assert domain.describe()["score_measure"] == "registered-outline-chamfer"
 
 
 def test_bad_inputs_give_one_line_errors(tmp_path, csg):
@@ -245,8 +245,10 @@ def test_solve_command_on_a_drawing(tmp_path, csg, capsys):
         captured = capsys.readouterr()
         assert code == 0, captured.err
         report = json.loads(captured.out)
-        assert report["domain"] == SKETCH_DOMAIN and report["score_measure"] == "outline-chamfer"
+        assert report["domain"] == SKETCH_DOMAIN and report["score_measure"] == "registered-outline-chamfer"
         assert report["nodes_expanded"] == 12  # no early stop in sketch mode
+        assert set(report["registration"]) == {"angle_deg", "scale", "dx", "dy"}
+        assert abs(report["registration"]["angle_deg"]) <= 11.0
         assert csg.grammar.check(report["program"])
         assert (out / "compare.png").exists() and (out / "program.txt").read_text().strip() == report["program"]
         assert ("switching to sketch mode" in captured.err) == (not flags)

@@ -180,9 +180,10 @@ def _register_builtins() -> None:
         description="coloured rectangles and ellipses laid out by Arrange and Move (tree-diffusion TinySVG)",
     ))
 
-    from .sketch import register_sketch_domain
-
-    register_sketch_domain()
+    # The sketch module registers csg2d-sketch when it is imported. Importing it rather than
+    # calling into it keeps `import treediff.sketch` working as a first import: that one
+    # imports this module, which must not need the sketch module finished.
+    from . import sketch  # noqa: F401
 
 
 _register_builtins()

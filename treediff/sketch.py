@@ -14,7 +14,9 @@ lighting gradient, blur, noise, slight rotation, JPEG at quality 60).
 
 The sketch domain (``csg2d-sketch``) searches clean CSG2D programs as usual (its renderer
 is the CSG2D renderer), but its goal compares the candidate's outline with the strokes by
-a symmetric chamfer distance (`outline_goal`, measure name ``"outline-chamfer"``), and its
+a symmetric chamfer distance after registering the drawing to the candidate (the whole
+drawing's turn, scale and shift undone, `sketch_registration`; `outline_goal`, measure name
+``"registered-outline-chamfer"``), and its
 training targets are sketches (`SketchDomain.target_image`).
 
 Output images are float32 (size, size) in [0, 1] with ink = 1, the polarity of renders.
@@ -33,7 +35,7 @@ from .domains import Domain, builtin_grammar, get_domain, register_domain
 from .grammar import Node
 
 SKETCH_DOMAIN = "csg2d-sketch"
-SCORE_MEASURE = "outline-chamfer"
+SCORE_MEASURE = "registered-outline-chamfer"
 
 Range = tuple[float, float]
 
@@ -332,7 +334,7 @@ _TARGET_CACHE: dict = {}
 
 
 def _stroke_distances(target: np.ndarray):
-    """(stroke mask, distance to the nearest stroke) for a sketch, cached for the search's one target.
+    """(stroke mask, distance to the nearest stroke) for a sketch, cached for the last few targets.
 
     A filled target (a render given to sketch mode) is reduced to its outline first.
     """
@@ -345,8 +347,9 @@ def _stroke_distances(target: np.ndarray):
     strokes = target > STROKE_LEVEL
     if strokes.any() and (distance_transform_edt(strokes) >= FILLED_DEPTH).mean(where=strokes) > 0.2:
         strokes = outline_of(target)  # a filled picture, not a drawing: compare outlines with outlines
-    dist = distance_transform_edt(~strokes) if strokes.any() else None
-    _TARGET_CACHE.clear()
+    dist = distance_transform_edt(~strokes).astype(np.float32) if strokes.any() else None
+    if len(_TARGET_CACHE) >= 4:  # the search's target and the repairs' registered copies of it
+        _TARGET_CACHE.pop(next(iter(_TARGET_CACHE)))
     _TARGET_CACHE[key] = (target.copy(), strokes, dist)
     return strokes, dist
 
@@ -383,9 +386,22 @@ OUTLINE_SCALE = 2.0  # canvas units of distance that lower the score to 1/e
 OUTLINE_SOLVED = 0.62
 
 
+def registered_outline_distance(target: np.ndarray, image: np.ndarray):
+    """(distance, transform): `outline_distance` after the whole-drawing turn, scale and shift
+    that bring the render's outline closest to the strokes, plus a small cost for that
+    correction (`sketch_registration`). Infinity and None when either side is empty."""
+    from .sketch_registration import register
+
+    strokes, to_strokes = _stroke_distances(target)
+    outline = outline_of(image)
+    if to_strokes is None or not outline.any():
+        return math.inf, None
+    return register(strokes, to_strokes, outline)
+
+
 def outline_score(target: np.ndarray, image: np.ndarray) -> float:
-    """The outline-chamfer score in [0, 1]: 1 when the outline lies on the strokes."""
-    d = outline_distance(target, image)
+    """The outline-chamfer score in [0, 1], after registration: 1 when the outline lies on the strokes."""
+    d, _ = registered_outline_distance(target, image)
     return 0.0 if math.isinf(d) else math.exp(-d / OUTLINE_SCALE)
 
 
@@ -446,7 +462,7 @@ def make_sketch_domain(style: SketchStyle = TRAIN_STYLE) -> SketchDomain:
         stop_at_goal=False,
         complexity_penalty=SKETCH_COMPLEXITY_PENALTY,
         repairs=csg2d_sketch_repairs,
-        description="CSG2D from hand-drawn outlines: clean candidates scored against the strokes (outline-chamfer)",
+        description="CSG2D from hand-drawn outlines: clean candidates scored against the strokes (registered-outline-chamfer)",
         style=style,
     )
 
@@ -458,3 +474,5 @@ def register_sketch_domain() -> Domain:
     except ValueError:
         return get_domain(SKETCH_DOMAIN)
 
+
+register_sketch_domain()

@@ -142,6 +142,12 @@ def cmd_solve(args) -> int:
               "nodes_expanded": result.nodes_expanded, "seconds": round(result.seconds, 2),
               "domain": domain.name, "score_measure": domain.score_measure,
               "start": start, "out": str(out_dir)}
+    if sketch:  # how the drawing was laid onto the answer's grid (turned, scaled, shifted)
+        from .sketch import registered_outline_distance
+
+        _, transform = registered_outline_distance(target, domain.render_text(result.program, searcher.image_size))
+        if transform is not None:
+            report["registration"] = transform.as_dict()
     if args.json:
         print(json.dumps(report))
     else:

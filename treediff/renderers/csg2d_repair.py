@@ -21,6 +21,7 @@ like any other candidate. Search uses a domain's repairs only when the domain na
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 from scipy import ndimage
@@ -239,6 +240,57 @@ def _cutters_along(ys: np.ndarray, xs: np.ndarray, stray: tuple[np.ndarray, np.n
     return cutters
 
 
+# Whole-drawing corrections tried by `regridded`: turns, scales and shifts (pixels at 64 px)
+# within what a hand does (sketch_registration's range); most give the same program.
+REGRID_ANGLES = (-8.0, -4.0, 0.0, 4.0, 8.0)
+REGRID_SCALES = (0.95, 1.0, 1.05)
+REGRID_SHIFTS = (-2.0, 0.0, 2.0)
+REGRID_MAX = 40  # programs offered per repair, smallest corrections first (each costs a node)
+_CIRCLE = re.compile(r"\(Circle (\w) (\w) (\w)\)")
+_QUAD = re.compile(r"\(Quad (\w) (\w) (\w) (\w) (\w)\)")
+
+
+def _moved(program: str, angle: float, scale: float, dx: float, dy: float, size: int) -> str:
+    """`program` with every shape mapped by the inverse of one whole-drawing correction
+    (turn by `angle` degrees and scale about the centre, then shift by (dx, dy) pixels)."""
+    c = size / 2.0
+    per_digit = size / 16.0  # a position digit is two canvas units
+    cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+
+    def centre(x: str, y: str) -> str:
+        px, py = per_digit * int(x, 16) - c - dx, per_digit * int(y, 16) - c - dy
+        u, v = (cos * px + sin * py) / scale + c, (-sin * px + cos * py) / scale + c
+        return f"{_digit(u / per_digit)} {_digit(v / per_digit)}"
+
+    def circle(m) -> str:
+        return f"(Circle {_digit(int(m.group(1), 16) / scale)} {centre(m.group(2), m.group(3))})"
+
+    def quad(m) -> str:
+        w, h = (_digit(int(v, 16) / scale) for v in m.group(3, 4))
+        return f"(Quad {centre(m.group(1), m.group(2))} {w} {h} {m.group(5)})"
+
+    return _QUAD.sub(quad, _CIRCLE.sub(circle, program))
+
+
+def regridded(program: str, size: int = 64) -> list[str]:
+    """The program with all its shapes moved together by the inverse of each whole-drawing
+    correction in REGRID_*, snapped back to the grid: the distinct results other than `program`,
+    smallest corrections first, at most REGRID_MAX.
+
+    Why: fitted to a turned or shifted drawing, a program's shapes land each on its own
+    nearest grid digits, and moving one at a time never improves the registered score
+    (the others stop matching the same correction). Moving all together reaches the
+    program the person drew. Quads keep their angle letter: the corrections turn less than
+    the 22.5 degrees that would change it.
+    """
+    corrections = sorted(((a, s, dx, dy) for a in REGRID_ANGLES for s in REGRID_SCALES
+                          for dx in REGRID_SHIFTS for dy in REGRID_SHIFTS),
+                         key=lambda t: abs(t[0]) / max(REGRID_ANGLES) + abs(t[1] - 1.0) / (max(REGRID_SCALES) - 1.0)
+                         + math.hypot(t[2], t[3]) / max(REGRID_SHIFTS))
+    moved = (_moved(program, *correction, size) for correction in corrections)
+    return [text for text in dict.fromkeys(moved) if text != program][:REGRID_MAX]
+
+
 def csg2d_sketch_repairs(grammar: Grammar, program: str, target: np.ndarray, image: np.ndarray) -> list[Node]:
     """Repairs against a hand-drawn outline: a shape for each piece of stroke the render's
     outline does not explain, cut out (``-``) when the piece lies inside the render's
@@ -248,9 +300,17 @@ def csg2d_sketch_repairs(grammar: Grammar, program: str, target: np.ndarray, ima
     A piece is fitted by the circle through its points (a least-squares fit, which also
     reads an arc), when it closes on itself by the moment fit of the region it encloses,
     and when it is straight and inside the ink by quads cutting along it (`_cutters_along`).
+    The drawing is first brought into the program's frame by the transform the sketch goal
+    registered it with (`sketch_registration`). The program moved as a whole onto other
+    grid digits (`regridded`) comes first.
     """
-    from ..sketch import _stroke_distances, outline_of
+    from ..sketch import _stroke_distances, outline_of, registered_outline_distance
+    from ..sketch_registration import to_program_frame
 
+    # Read the drawing as the goal does: turned, scaled and shifted onto this program.
+    _, transform = registered_outline_distance(target, image)
+    if transform is not None:
+        target = to_program_frame(target, transform)
     strokes, _ = _stroke_distances(target)
     outline = outline_of(image)
     if not strokes.any() or not outline.any():
@@ -280,4 +340,4 @@ def csg2d_sketch_repairs(grammar: Grammar, program: str, target: np.ndarray, ima
         if op == "-":
             shapes += _cutters_along(ys + 0.5, xs + 0.5, stray, per_digit)
         programs += [f"({op} {program} {shape})" for shape in dict.fromkeys(shapes)]
-    return [grammar.parse(text) for text in programs]
+    return [grammar.parse(text) for text in regridded(program, size) + programs]
