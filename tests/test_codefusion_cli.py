@@ -109,3 +109,32 @@ def test_pretrain_finetune_resume_and_eval_a_tiny_model(capsys, tmp_path, model)
                        "--steps", "2", "--json")
     res = json.loads(out)
     assert code == 0 and res["n"] == 3 and 0.0 <= res["execution_top1"] <= res["execution_top5"] <= 100.0
+
+
+def test_weight_average_is_saved_and_resumes_exactly(capsys, tmp_path):
+    """With --ema the checkpoint holds the moving average, the resume file the live weights,
+    and a run stopped and resumed ends with the same average as one run straight through."""
+    import torch
+
+    from treediff.codefusion.checkpoint import load_checkpoint, load_training_weights, read_info
+
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    args = ["train", "--lang", "cf", "--model", "diffusion", "--ema", "0.9", *TINY]
+    assert run(capsys, *args, "--out", str(straight), "--train-steps", "4")[0] == 0
+    assert run(capsys, *args, "--out", str(stopped), "--train-steps", "2")[0] == 0
+    assert run(capsys, *args, "--out", str(stopped), "--train-steps", "4", "--resume")[0] == 0
+    assert read_info(stopped)["meta"]["ema"] == 0.9
+    average, _, _ = load_checkpoint(straight, lang="cf", kind="diffusion")
+    resumed, _, _ = load_checkpoint(stopped, lang="cf", kind="diffusion")
+    for (name, a), b in zip(average.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    live = load_training_weights(straight)
+    assert live is not None and any(not torch.equal(live[k], v) for k, v in average.state_dict().items())
+    code, _, err = run(capsys, *args, "--out", str(tmp_path / "bad"), "--ema", "1.5")
+    assert code == 2 and one_line_error(err) and "--ema" in err
+    # a run saved without an average cannot be resumed with one
+    plain = tmp_path / "plain"
+    assert run(capsys, "train", "--lang", "cf", "--model", "ar", "--out", str(plain), "--train-steps", "1", *TINY)[0] == 0
+    code, _, err = run(capsys, "train", "--lang", "cf", "--model", "ar", "--out", str(plain), "--train-steps", "2",
+                       "--resume", "--ema", "0.9", *TINY)
+    assert code == 2 and one_line_error(err) and "without it" in err

@@ -45,9 +45,15 @@ def build_model(kind: str, cfg: CodeFusionConfig):
     raise TreediffError(f"could not resolve model kind {kind!r} among choices {list(KINDS)}")
 
 
+TRAINING_WEIGHTS = "weights."  # prefix, in the resume file, of the live weights behind an EMA
+
+
 def save_checkpoint(path, model, kind: str, tok: CodeTokenizer, lang: str, meta: dict | None = None,
-                    optimizer: torch.optim.Optimizer | None = None) -> Path:
-    """Save ``<stem>.safetensors`` + ``<stem>.json`` (+ ``<stem>.optim.safetensors`` for --resume)."""
+                    optimizer: torch.optim.Optimizer | None = None, training_model=None) -> Path:
+    """Save ``<stem>.safetensors`` + ``<stem>.json`` (+ ``<stem>.optim.safetensors`` for --resume).
+
+    With an exponential moving average of the weights, `model` is the average (what is
+    used) and `training_model` the weights being trained, kept in the resume file."""
     s = stem(path)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     info = {
@@ -63,6 +69,9 @@ def save_checkpoint(path, model, kind: str, tok: CodeTokenizer, lang: str, meta:
         sd = optimizer.state_dict()
         opt = {f"{i}.{k}": v.detach().cpu().contiguous() for i, st in sd["state"].items()
                for k, v in st.items() if torch.is_tensor(v)}
+        if training_model is not None:
+            opt.update({TRAINING_WEIGHTS + k: v.detach().cpu().contiguous()
+                        for k, v in training_model.state_dict().items()})
         info["optimizer_groups"] = sd["param_groups"]
         _atomic_write_bytes(s.with_suffix(".optim.safetensors"), lambda p: save_file(opt, str(p)))
     _atomic_write_bytes(s.with_suffix(".safetensors"), lambda p: save_file(tensors, str(p)))
@@ -111,9 +120,21 @@ def load_optimizer_state(path, optimizer: torch.optim.Optimizer, info: dict) -> 
     flat = load_file(str(f))
     state: dict = {}
     for key, v in flat.items():
+        if key.startswith(TRAINING_WEIGHTS):
+            continue
         i, name = key.split(".", 1)
         state.setdefault(int(i), {})[name] = v
     optimizer.load_state_dict({"state": state, "param_groups": info["optimizer_groups"]})
+
+
+def load_training_weights(path) -> dict | None:
+    """The live weights saved next to an EMA checkpoint for --resume, or None."""
+    f = stem(path).with_suffix(".optim.safetensors")
+    if not f.is_file():
+        return None
+    flat = load_file(str(f))
+    weights = {k[len(TRAINING_WEIGHTS):]: v for k, v in flat.items() if k.startswith(TRAINING_WEIGHTS)}
+    return weights or None
 
 
 def shipped_checkpoint(lang: str, kind: str = "diffusion") -> Path:

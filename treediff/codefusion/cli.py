@@ -81,6 +81,9 @@ def add_codefusion_parser(sub) -> None:
     tr.add_argument("--word-dropout", type=float, default=0.15,
                     help="leave out each utterance word (not a literal placeholder) with this probability "
                          "(default 0.15; 0 is the ablation)")
+    tr.add_argument("--ema", type=float, default=0.0,
+                    help="save an exponential moving average of the weights with this decay, e.g. 0.999 "
+                         "(default 0: the last step's weights)")
     tr.set_defaults(func=cmd_train)
 
     ev = cs.add_parser("eval", help="evaluate on the test split")
@@ -159,11 +162,13 @@ def cmd_train(args) -> int:
     device = _setup(args)
     from .train import finetune
 
+    if not 0.0 <= args.ema < 1.0:
+        raise TreediffError(f"--ema must be in [0, 1), got {args.ema}")
     out = _out(args, "train")
     finetune(args.lang, args.data, out, kind=args.model, init=args.init, steps=args.train_steps,
              batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=device, resume=args.resume,
              overrides=_overrides(args), high_noise=args.high_noise, literals=not args.no_literals,
-             word_dropout=args.word_dropout)
+             word_dropout=args.word_dropout, ema=args.ema)
     print(out)
     return 0
 
