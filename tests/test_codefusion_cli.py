@@ -132,9 +132,12 @@ def test_weight_average_is_saved_and_resumes_exactly(capsys, tmp_path):
     assert live is not None and any(not torch.equal(live[k], v) for k, v in average.state_dict().items())
     code, _, err = run(capsys, *args, "--out", str(tmp_path / "bad"), "--ema", "1.5")
     assert code == 2 and one_line_error(err) and "--ema" in err
-    # a run saved without an average cannot be resumed with one
+    # a run saved without an average cannot be resumed with one,
     plain = tmp_path / "plain"
     assert run(capsys, "train", "--lang", "cf", "--model", "ar", "--out", str(plain), "--train-steps", "1", *TINY)[0] == 0
     code, _, err = run(capsys, "train", "--lang", "cf", "--model", "ar", "--out", str(plain), "--train-steps", "2",
                        "--resume", "--ema", "0.9", *TINY)
-    assert code == 2 and one_line_error(err) and "without it" in err
+    assert code == 2 and one_line_error(err) and "trained with --ema 0, not 0.9" in err
+    # nor one saved with an average without it (its weights are the average, not the trained ones)
+    code, _, err = run(capsys, *args, "--out", str(straight), "--train-steps", "5", "--resume", "--ema", "0")
+    assert code == 2 and one_line_error(err) and "trained with --ema 0.9, not 0" in err

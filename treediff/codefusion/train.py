@@ -127,10 +127,13 @@ def train_loop(model, kind, tok, lang, make_batch, *, steps, lr, out, seed, devi
     meta = dict(meta or {}, ema=ema)
     if resume:
         info = read_info(out)
+        saved = float(info["meta"].get("ema") or 0.0)
+        if saved != ema:  # the checkpoint holds the average, the resume file the live weights
+            raise TreediffError(f"cannot resume {stem(out)}: it was trained with --ema {saved:g}, not {ema:g}")
         if average is not None:
             live = load_training_weights(out)
             if live is None:
-                raise TreediffError(f"cannot resume {stem(out)} with --ema: it was trained without it")
+                raise TreediffError(f"cannot resume {stem(out)}: its live weights are missing from the resume file")
             model.load_state_dict(live)
         load_optimizer_state(out, opt, info)
         start = int(info["meta"].get("step", 0))
