@@ -218,7 +218,7 @@ def test_sketch_search_keeps_improving_after_the_goal_is_met(csg):
                                            ff_mult=1)).eval()
     right = g.parse(PROGRAMS[2])
     # The circle with a small bite out of its rim: meets the outline goal, not the best score.
-    start = g.parse("(- (Circle 6 8 8) (Circle 6 0 1))")
+    start = g.parse("(- (Circle 6 8 8) (Circle 1 2 8))")
     sketch = _sketch(csg, PROGRAMS[2], seed=0)
     first_solved, first_score = sketch_domain.goal(sketch, csg.render(start, 64))
     assert first_solved
