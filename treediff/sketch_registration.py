@@ -20,7 +20,6 @@ few hundred gathers, a few milliseconds at 64 px.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,26 +109,11 @@ def _centred_points(mask: np.ndarray) -> np.ndarray:
     return np.stack([xs + 0.5 - c, ys + 0.5 - c], axis=1).astype(np.float32)
 
 
-class _Memo:
-    """The last few registrations by image content, so repairs reuse the goal's transform."""
-
-    def __init__(self, size: int = 256):
-        self.size = size
-        self.items: OrderedDict = OrderedDict()
-
-    def get(self, key):
-        hit = self.items.get(key)
-        if hit is not None:
-            self.items.move_to_end(key)
-        return hit
-
-    def put(self, key, value) -> None:
-        self.items[key] = value
-        if len(self.items) > self.size:
-            self.items.popitem(last=False)
-
-
-_MEMO = _Memo()
+# The last few registrations by image content, so the repairs and `treediff solve`'s report
+# reuse the goal's transform instead of searching again. Values depend on the key alone,
+# so dropping the oldest entry is as good as any policy.
+_MEMO: dict = {}
+_MEMO_SIZE = 256
 
 
 def register(strokes: np.ndarray, to_strokes: np.ndarray, outline: np.ndarray) -> tuple[float, Similarity]:
@@ -142,19 +126,16 @@ def register(strokes: np.ndarray, to_strokes: np.ndarray, outline: np.ndarray) -
 
     n = strokes.shape[0]
     key = (strokes.shape, hash(strokes.tobytes()), hash(outline.tobytes()))
-    hit = _MEMO.get(key)
-    if hit is not None:
-        return hit
+    if key in _MEMO:
+        return _MEMO[key]
     to_outline = distance_transform_edt(~outline).astype(np.float32)
     outline_pts, stroke_pts = _centred_points(outline), _centred_points(strokes)
-    lo = np.array([-MAX_ANGLE_DEG, 1.0 - MAX_SCALE_CHANGE, -MAX_SHIFT * n, -MAX_SHIFT * n])
-    hi = -lo
-    hi[1] = 1.0 + MAX_SCALE_CHANGE
-    step = (hi - lo) / (np.array([COARSE[0], COARSE[1], COARSE[2], COARSE[2]]) - 1)
+    best_params = np.array([0.0, 1.0, 0.0, 0.0])  # the identity, centre of the searched range
+    reach = np.array([MAX_ANGLE_DEG, MAX_SCALE_CHANGE, MAX_SHIFT * n, MAX_SHIFT * n])
+    lo, hi = best_params - reach, best_params + reach
+    step = 2 * reach / (np.array([COARSE[0], COARSE[1], COARSE[2], COARSE[2]]) - 1)
     units = CANVAS_UNITS / n
-    best_params = np.array([0.0, 1.0, 0.0, 0.0])
-    centre = (lo + hi) / 2
-    grid = _grid(centre, step, COARSE)
+    grid = _grid(best_params, step, COARSE)
     for _ in range(REFINE_ROUNDS + 1):
         grid = np.clip(grid, lo, hi)
         grid = np.vstack([grid, best_params])  # the incumbent stays in the running
@@ -166,7 +147,9 @@ def register(strokes: np.ndarray, to_strokes: np.ndarray, outline: np.ndarray) -
     distance = float(_chamfer(best_params[None], outline_pts, stroke_pts, to_strokes, to_outline)[0]) * units
     result = (distance + CORRECTION_COST * float(correction(best_params, n)[0]),
               Similarity(*(float(v) for v in best_params)))
-    _MEMO.put(key, result)
+    if len(_MEMO) >= _MEMO_SIZE:
+        _MEMO.pop(next(iter(_MEMO)))
+    _MEMO[key] = result
     return result
 
 
