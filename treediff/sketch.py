@@ -361,16 +361,13 @@ def outline_distance(target: np.ndarray, image: np.ndarray) -> float:
     (outline pixels -> nearest stroke pixel); the square weights protruding corners and
     missing pieces more than the mean would. Infinity when either side is empty.
     """
-    from scipy.ndimage import distance_transform_edt
+    from .sketch_registration import chamfer_distance
 
     strokes, to_strokes = _stroke_distances(target)
     outline = outline_of(image)
     if to_strokes is None or not outline.any():
         return math.inf
-    to_outline = distance_transform_edt(~outline)
-    rms = lambda d: math.sqrt(float(np.mean(np.square(d))))  # noqa: E731
-    pixels = 0.5 * (rms(to_outline[strokes]) + rms(to_strokes[outline]))
-    return pixels * 32.0 / target.shape[0]
+    return chamfer_distance(strokes, to_strokes, outline)
 
 
 # Score = exp(-distance / OUTLINE_SCALE). No distance is free: a flat top would rate a

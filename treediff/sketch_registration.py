@@ -116,6 +116,18 @@ _MEMO: dict = {}
 _MEMO_SIZE = 256
 
 
+def chamfer_distance(strokes: np.ndarray, to_strokes: np.ndarray, outline: np.ndarray,
+                     transform: Similarity = IDENTITY) -> float:
+    """The symmetric RMS chamfer distance in canvas units at one transform (both directions
+    in full, no correction cost): `sketch.outline_distance` at the identity."""
+    from scipy.ndimage import distance_transform_edt
+
+    to_outline = distance_transform_edt(~outline).astype(np.float32)
+    params = np.array([[transform.angle_deg, transform.scale, transform.dx, transform.dy]])
+    pixels = _chamfer(params, _centred_points(outline), _centred_points(strokes), to_strokes, to_outline)[0]
+    return float(pixels) * CANVAS_UNITS / strokes.shape[0]
+
+
 def register(strokes: np.ndarray, to_strokes: np.ndarray, outline: np.ndarray) -> tuple[float, Similarity]:
     """(distance in canvas units including the correction cost, transform) for one candidate.
 
