@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from treediff.codefusion.cfrule import CFRuleError, execute, execution_match, is_valid, parse
+from treediff.codefusion.cfrule import CFRuleError, execute, execution_match, is_valid, parse, type_error
 
 DATA = Path(__file__).resolve().parents[2] / "shared/datasets/codefusion/CFRuleBenchmarks.json"
 ROWS = [[0, "5"], [1, "12"], [2, "apple pie"], [3, ""], [4, "12"], [5, "Apple"], [6, "#N/A"], [7, "30"]]
@@ -53,6 +53,30 @@ def test_invalid_rules():
             parse(bad)
     with pytest.raises(CFRuleError):
         execute("Between(3)", ROWS, 1)
+
+
+@pytest.mark.parametrize("rule", ["GreaterThan(60)", "GreaterThan(c[2], 4000)", "GreaterThan(LEN(c[0]), 6)",
+                                  "Between(-5,5)", "NOT(Between(5,10))", "OR(TextContains(Bull), TextContains(Bear))",
+                                  "TextContains(c[1], 'L compatible')", "top(10%)", "Top(c[2], 3)", "bottom()",
+                                  "Duplicates(c[0])", "ColorScale()", "DataBar(c[1])", "Equals(c[3], 0)",
+                                  "LessThan(c[2], c[1])", "GreaterThan($E$13)", "Blanks()"])
+def test_sensible_rules_type_check(rule):
+    assert type_error(rule) is None
+
+
+@pytest.mark.parametrize("rule, problem", [
+    ("GreaterThan()", "number"), ("GreaterThan(Excel)", "number"), ("Between(5)", "number"),
+    ("TextContains()", "text"), ("TextEquals(' ')", "text"), ("NOT(5)", "condition"),
+    ("AND(GreaterThan(1))", "two conditions"), ("NOT(ColorScale())", "inside a condition"),
+    ("top(Temperature)", "count"), ("Duplicate(5)", "no value"), ("LEN(c[0])", "condition"),
+])
+def test_ill_typed_rules_say_why(rule, problem):
+    assert is_valid(rule) and problem in type_error(rule)
+
+
+def test_type_error_on_a_rule_that_does_not_parse():
+    with pytest.raises(CFRuleError):
+        type_error("GreaterThan(")
 
 
 def test_execution_match_uses_gold_column_and_probes():

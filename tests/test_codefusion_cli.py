@@ -3,6 +3,7 @@ import json
 import pytest
 
 from treediff.cli import main
+from treediff.codefusion.cfrule import type_error
 from treediff.codefusion.checkpoint import SHIPPED
 from treediff.codefusion.literals import LiteralCodec
 from treediff.codefusion.metrics import is_valid
@@ -66,10 +67,13 @@ def test_shipped_generate_k_distinct_ranked(capsys, model):
     codes = [c["code"] for c in res["candidates"]]
     scores = [c["score"] for c in res["candidates"]]
     assert len(codes) == 5 and len(set(codes)) == 5
-    # rules that parse first, then among them those without a placeholder left unfilled
-    # (a value the request does not have), each group best first by the model's own score
-    groups = [(not is_valid(c, "cf"), LiteralCodec.has_placeholder(c)) for c in codes]
-    assert groups == sorted(groups) and groups[0] == (False, False)
+    # rules that parse first, then those whose arguments fit their functions, then those
+    # that neither leave a placeholder unfilled (a value the request does not have) nor
+    # ignore the request's values (85, 15); each group best first by the model's own score
+    values = ["85", "15"]
+    groups = [(not is_valid(c, "cf"), is_valid(c, "cf") and type_error(c) is not None,
+               LiteralCodec.has_placeholder(c) or LiteralCodec.ignores_values(c, values)) for c in codes]
+    assert groups == sorted(groups) and groups[0] == (False, False, False)
     for group in set(groups):
         ranked = [s for s, g in zip(scores, groups) if g == group]
         assert ranked == sorted(ranked, reverse=True)

@@ -122,3 +122,13 @@ def test_word_dropout_keeps_placeholders_and_a_word():
     assert all("§0" in o and "§1" in o for o in outs)
     assert any(o != u for o in outs) and all(len(o.split()) >= 3 for o in outs)
     assert drop_words("§0 §1", rng, 1.0) == "§0 §1"
+
+
+def test_ignores_values_when_no_argument_is_a_requested_value():
+    values = ["60", "Mon Jun 15"]
+    assert LiteralCodec.ignores_values("GreaterThan()", values)
+    assert LiteralCodec.ignores_values("IconSet()", values)
+    assert LiteralCodec.ignores_values("GreaterThan(600)", values)  # whole arguments, not substrings
+    assert not LiteralCodec.ignores_values("GreaterThan(c[1], 60)", values)
+    assert not LiteralCodec.ignores_values("NOT(TextContains('mon jun 15'))", values)
+    assert not LiteralCodec.ignores_values("Top(1)", [])  # a request without values flags nothing

@@ -58,5 +58,10 @@ def test_grammar_first_ranks_parsing_candidates_first_and_cuts_trailing_slips():
     ranked = grammar_first(cands, "cf")
     # the slip is cut to the rule it starts with, which then keeps the better score
     assert ranked == [("TextContains(Bull)", -0.1), ("TextEquals(Bull)", -0.3), ("NOT(Bull", -0.2)]
+    # CF: a rule whose arguments do not fit its function goes after the rules that fit,
+    # then what `demote` flags, whatever the model's scores
+    ranked = grammar_first([("GreaterThan()", -0.1), ("TextContains(60)", -0.2), ("GreaterThan(60)", -0.3),
+                            ("nonsense(", -0.05)], "cf", demote=lambda c: c.startswith("Text"))
+    assert [c for c, _ in ranked] == ["GreaterThan(60)", "TextContains(60)", "GreaterThan()", "nonsense("]
     # other languages: order by validity only, nothing is cut
     assert [c for c, _ in grammar_first([("print(", -0.1), ("print(1)", -0.5)], "python")] == ["print(1)", "print("]

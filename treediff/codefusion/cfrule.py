@@ -78,10 +78,21 @@ class _ToAst(Transformer):
 
 def parse(rule: str):
     """Rule text → AST (raises CFRuleError)."""
+    node = _parse_or_error(rule.strip())
+    if isinstance(node, str):
+        raise CFRuleError(node)
+    return node
+
+
+@lru_cache(maxsize=4096)
+def _parse_or_error(rule: str):
+    """The AST, or the error message. Cached, failures included: ranking parses every
+    candidate several times (validity, then types), and the Earley parser is the slow part.
+    The AST is immutable, so sharing it is safe."""
     try:
-        tree = parser().parse(rule.strip())
+        tree = parser().parse(rule)
     except LarkError as err:
-        raise CFRuleError(f"not a CF rule: {str(err).splitlines()[0]}") from None
+        return f"not a CF rule: {str(err).splitlines()[0]}"
     return _ToAst().transform(tree)
 
 
@@ -283,6 +294,69 @@ class _Exec:
         if name in SCALES:
             raise CFRuleError(f"{name} cannot be combined inside a condition")
         raise CFRuleError(f"unsupported function {name}")
+
+
+# --------------------------------------------------------------------------- types
+
+NUMERIC_ARGS = {**{name: 1 for name in COMPARE}, "between": 2, "notbetween": 2}
+COUNTED = {"top", "bottom", "toppercent", "bottompercent"}
+NO_ARGS = {"blanks", "noblanks", "notblanks", "errors", "noerrors", "duplicate", "duplicates", "unique",
+           "uniques", "aboveaverage", "belowaverage", "lastmonth", "thismonth", "nextmonth"} | SCALES
+
+
+def type_error(rule: str | Call) -> str | None:
+    """Why a parsed rule cannot mean what it says, or None: a comparison without its
+    number (``GreaterThan()``, ``GreaterThan(Excel)``), a text test without its text, a
+    condition given a value where it needs a condition (``NOT(5)``), a scale inside a
+    condition. The grammar leaves argument kinds to the interpreter (bare text may be a
+    number, a column or a word), so this is the check that tells a sensible rule from a
+    well-bracketed one. Raises CFRuleError if the rule does not parse."""
+    node = parse(rule) if isinstance(rule, str) else rule
+    if not isinstance(node, Call) or node.name == "len":
+        return "a rule must be a condition or a scale"
+    return _condition_error(node, top=True)
+
+
+def _is_subject(arg) -> bool:
+    return isinstance(arg, Col) or (isinstance(arg, Call) and arg.name == "len")
+
+
+_CELL = re.compile(r"^\$?[A-Za-z]{1,3}\$?\d+$")  # a reference to one cell, "$E$13"
+
+
+def _is_number(arg) -> bool:
+    return _is_subject(arg) or (isinstance(arg, Lit) and (isinstance(arg.value, float) or bool(_CELL.match(arg.value))))
+
+
+def _condition_error(node, top=False) -> str | None:
+    if not isinstance(node, Call) or node.name == "len":
+        return "expected a condition"
+    name = node.name
+    if name in ("and", "or"):
+        if len(node.args) < 2:
+            return f"{name.upper()} needs two conditions"
+        return next((e for e in map(_condition_error, node.args) if e), None)
+    if name == "not":
+        return "NOT takes one condition" if len(node.args) != 1 else _condition_error(node.args[0])
+    if name in SCALES and not top:
+        return f"{name} cannot be combined inside a condition"
+    args = node.args[1:] if node.args and _is_subject(node.args[0]) else node.args
+    if name in NUMERIC_ARGS:
+        if len(args) != NUMERIC_ARGS[name] or not all(map(_is_number, args)):
+            return f"{name} needs {NUMERIC_ARGS[name]} number(s)"
+    elif name in ("equals", "notequals"):
+        if len(args) != 1 or not (_is_subject(args[0]) or (isinstance(args[0], Lit) and str(args[0].value))):
+            return f"{name} needs one value"
+    elif name in TEXT:
+        if not args or not all(isinstance(a, Lit) and str(a.value).strip() for a in args):
+            return f"{name} needs a text"
+    elif name in COUNTED:
+        if len(args) > 1 or (args and not (isinstance(args[0], Lit) and isinstance(args[0].value, float))):
+            return f"{name} takes one count"
+    elif name in NO_ARGS:
+        if args:
+            return f"{name} takes no value"
+    return None
 
 
 def default_column(rule_ast) -> int | None:

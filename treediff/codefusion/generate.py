@@ -93,11 +93,12 @@ def ar_topk(model, tok, utterances, k=5, method="beam", seed=0, oversample=4, to
 
 
 def grammar_first(cands: list[tuple[str, float]], lang: str | None, demote=None) -> list[tuple[str, float]]:
-    """Candidates that parse first (with a language), then those `demote` does not flag,
-    each group best score first. A CF candidate that does not parse but starts with a
-    complete rule ("TextContains(Bull)0))": the diffusion model fills every position, and a
-    stray token after the rule is its commonest slip) is cut to that rule; duplicates that
-    result keep the better score."""
+    """Candidates that parse first (with a language), then, for CF, those whose arguments
+    have the kinds their functions need (`cfrule.type_error`), then those `demote` does
+    not flag, each group best score first. A CF candidate that does not parse but starts
+    with a complete rule ("TextContains(Bull)0))": the diffusion model fills every
+    position, and a stray token after the rule is its commonest slip) is cut to that rule;
+    duplicates that result keep the better score."""
     fixed: dict[str, float] = {}
     for code, score in cands:
         if lang == "cf" and not is_valid(code, lang):
@@ -106,7 +107,17 @@ def grammar_first(cands: list[tuple[str, float]], lang: str | None, demote=None)
             fixed[code] = score
     parses = (lambda code: True) if lang is None else (lambda code: is_valid(code, lang))
     flagged = demote or (lambda code: False)
-    return sorted(fixed.items(), key=lambda c: (not parses(c[0]), flagged(c[0]), -c[1]))
+    return sorted(fixed.items(), key=lambda c: (not parses(c[0]), lang == "cf" and _ill_typed(c[0]),
+                                               flagged(c[0]), -c[1]))
+
+
+def _ill_typed(code: str) -> bool:
+    from .cfrule import CFRuleError, type_error
+
+    try:
+        return type_error(code) is not None
+    except CFRuleError:  # does not parse: already ranked last
+        return False
 
 
 def _complete_rule_prefix(code: str) -> str:
@@ -132,8 +143,8 @@ def topk(model, kind, tok, utterances, k=5, seed=0, steps=10, decode="dh", ar_me
     The k are chosen after values are restored, among all distinct samples: for diffusion,
     among samples enough for `pool` candidates (default DIFFUSION_POOL): more noise seeds
     find better ones, which the ranking puts first. A candidate that still holds a
-    placeholder after restoring (the model wrote a value the request does not have) goes
-    after those that do not."""
+    placeholder after restoring (the model wrote a value the request does not have), or
+    that uses none of the request's values, goes after those that do neither."""
     if k < 1:
         raise TreediffError("-k must be at least 1")
     pool = DIFFUSION_POOL if pool is None else pool
@@ -173,6 +184,7 @@ def topk(model, kind, tok, utterances, k=5, seed=0, steps=10, decode="dh", ar_me
         restored: dict[str, float] = {}
         for code, score in cands:  # already best first: the first of any duplicates keeps its rank
             restored.setdefault(code if literals is None else literals.restore(code, vals), score)
-        out.append(grammar_first(list(restored.items()), lang,
-                                 demote=None if literals is None else literals.has_placeholder)[:k])
+        demote = None if literals is None else (
+            lambda code, vals=vals: literals.has_placeholder(code) or literals.ignores_values(code, vals))
+        out.append(grammar_first(list(restored.items()), lang, demote=demote)[:k])
     return out

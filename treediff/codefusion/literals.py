@@ -128,6 +128,16 @@ class LiteralCodec:
         """Whether restored code still holds a placeholder (one the utterance had no value for)."""
         return _PLACEHOLDER.search(code) is not None
 
+    @staticmethod
+    def ignores_values(code: str, values: list[str]) -> bool:
+        """Whether the request names values and restored code uses none of them as an
+        argument (``GreaterThan()`` or ``IconSet()`` for "values greater than 60"): a
+        request that names a value wants a rule that tests it."""
+        if not values:
+            return False
+        args = {a.strip().strip("'\"").strip().lower() for a in re.split(r"[(),]", code)}
+        return not any(v.lower() in args for v in values)
+
     # ------------------------------------------------------------------ checkpoint round trip
     def to_json(self) -> dict:
         return {"common": sorted(self.common)}
