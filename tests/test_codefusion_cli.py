@@ -145,3 +145,21 @@ def test_weight_average_is_saved_and_resumes_exactly(capsys, tmp_path):
     # nor one saved with an average without it (its weights are the average, not the trained ones)
     code, _, err = run(capsys, *args, "--out", str(straight), "--train-steps", "5", "--resume", "--ema", "0")
     assert code == 2 and one_line_error(err) and "trained with --ema 0.9, not 0" in err
+
+
+def test_lowercase_is_recorded_and_used_by_generation(capsys, tmp_path):
+    """--lowercase goes into the checkpoint's codec, so generation reads requests as the
+    model was trained to; resuming with a different setting, or asking for it without
+    literal placeholders, is a one-line error."""
+    from treediff.codefusion.checkpoint import read_info
+    from treediff.codefusion.literals import LiteralCodec
+
+    out = tmp_path / "lc"
+    args = ["train", "--lang", "cf", "--model", "ar", "--out", str(out), *TINY]
+    assert run(capsys, *args, "--train-steps", "1", "--lowercase")[0] == 0
+    codec = LiteralCodec.from_meta(read_info(out)["meta"])
+    assert codec.lowercase and codec.encode("Highlight Cells Less Than 70")[0] == "highlight cells less than §0"
+    code, _, err = run(capsys, *args, "--train-steps", "2", "--resume")
+    assert code == 2 and one_line_error(err) and "trained with --lowercase" in err
+    code, _, err = run(capsys, *args, "--train-steps", "1", "--lowercase", "--no-literals")
+    assert code == 2 and one_line_error(err) and "--lowercase needs literal placeholders" in err

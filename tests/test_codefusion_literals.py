@@ -132,3 +132,18 @@ def test_ignores_values_when_no_argument_is_a_requested_value():
     assert not LiteralCodec.ignores_values("GreaterThan(c[1], 60)", values)
     assert not LiteralCodec.ignores_values("NOT(TextContains('mon jun 15'))", values)
     assert not LiteralCodec.ignores_values("Top(1)", [])  # a request without values flags nothing
+    codec = LiteralCodec({"highlight", "the", "top"})
+    assert codec.literals("highlight the top 10%") == ["10%"]
+    assert not codec.ignores_values("top(10%)", ["10%"]) and not codec.ignores_values("TopPercent(10)", ["10%"])
+
+
+def test_lowercase_folds_the_words_after_the_values_are_found():
+    codec = LiteralCodec({"color", "cells", "that", "contain", "or", "less", "than"}, lowercase=True)
+    # "Bull" and "Bear" are values because of their capitals: found first, kept as written
+    assert codec.encode("Color Cells that contain Bull or Bear", "OR(TextContains(Bull), TextContains(Bear))") == (
+        "color cells that contain §0 or §1", "OR(TextContains(§0), TextContains(§1))", ["Bull", "Bear"])
+    assert codec.encode("Less Than")[0] == "less than"  # no values: still folded
+    assert LiteralCodec.from_meta({"literals": codec.to_json()}).lowercase
+    # checkpoints saved before the option read requests as written
+    assert not LiteralCodec.from_meta({"literals": {"common": ["color"]}}).lowercase
+    assert LiteralCodec(codec.common).encode("Less Than")[0] == "Less Than"

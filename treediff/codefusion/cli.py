@@ -84,6 +84,9 @@ def add_codefusion_parser(sub) -> None:
     tr.add_argument("--ema", type=float, default=0.0,
                     help="save an exponential moving average of the weights with this decay, e.g. 0.999 "
                          "(default 0: the last step's weights)")
+    tr.add_argument("--lowercase", action="store_true",
+                    help="the model reads the utterance lower-cased once its literal values are found "
+                         "(recorded in the checkpoint; the shipped CF pair uses it)")
     tr.set_defaults(func=cmd_train)
 
     ev = cs.add_parser("eval", help="evaluate on the test split")
@@ -168,7 +171,7 @@ def cmd_train(args) -> int:
     finetune(args.lang, args.data, out, kind=args.model, init=args.init, steps=args.train_steps,
              batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=device, resume=args.resume,
              overrides=_overrides(args), high_noise=args.high_noise, literals=not args.no_literals,
-             word_dropout=args.word_dropout, ema=args.ema)
+             word_dropout=args.word_dropout, ema=args.ema, lowercase=args.lowercase)
     print(out)
     return 0
 

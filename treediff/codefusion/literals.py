@@ -17,6 +17,11 @@ semantic parsers anonymise literals:
 
 A value the code needs but the utterance does not contain verbatim (``Top(1)`` for "the
 highest") stays ordinary text for the model to write.
+
+With ``lowercase`` the rest of the utterance is then lower-cased: the model reads
+"Highlights Cells containing values Less Than 70" as the "less than" it was trained on.
+The literals are found first, so the capitals that mark a name still count, and the values
+keep their case.
 """
 
 from __future__ import annotations
@@ -48,8 +53,9 @@ def _words(text: str) -> list[tuple[int, int, str]]:
 class LiteralCodec:
     """Anonymises utterances (and training code) and restores generated code."""
 
-    def __init__(self, common: set[str] | frozenset[str]):
+    def __init__(self, common: set[str] | frozenset[str], lowercase: bool = False):
         self.common = frozenset(common)
+        self.lowercase = lowercase
 
     # ------------------------------------------------------------------ learning the vocabulary
     @classmethod
@@ -108,14 +114,17 @@ class LiteralCodec:
         """(utterance with placeholders, code with placeholders or None, the values)."""
         values = self.literals(utterance)
         if not values:
-            return utterance, code, values
+            return self._case(utterance), code, values
         # One pass over an alternation, longest first ("10" before "1"), so a placeholder
         # already written is never matched again.
         index = {v: i for i, v in enumerate(values)}
         pattern = re.compile(r"(?<![\w.])(?:" + "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
                              + r")(?![\w.])")
         swap = lambda m: PLACEHOLDER.format(index[m.group(0)])  # noqa: E731
-        return pattern.sub(swap, utterance), None if code is None else pattern.sub(swap, code), values
+        return self._case(pattern.sub(swap, utterance)), None if code is None else pattern.sub(swap, code), values
+
+    def _case(self, utterance: str) -> str:
+        return utterance.lower() if self.lowercase else utterance
 
     @staticmethod
     def restore(code: str, values: list[str]) -> str:
@@ -135,18 +144,20 @@ class LiteralCodec:
         request that names a value wants a rule that tests it."""
         if not values:
             return False
-        args = {a.strip().strip("'\"").strip().lower() for a in re.split(r"[(),]", code)}
-        return not any(v.lower() in args for v in values)
+        plain = lambda text: text.strip().strip("'\"").strip().rstrip("%").lower()  # noqa: E731 ("top 10%": 10)
+        args = {plain(a) for a in re.split(r"[(),]", code)}
+        return not any(plain(v) in args for v in values)
 
     # ------------------------------------------------------------------ checkpoint round trip
     def to_json(self) -> dict:
-        return {"common": sorted(self.common)}
+        return {"common": sorted(self.common), "lowercase": self.lowercase}
 
     @classmethod
     def from_meta(cls, meta: dict | None) -> LiteralCodec | None:
-        """The codec a checkpoint was trained with (None: it sees raw text)."""
+        """The codec a checkpoint was trained with (None: it sees raw text). Checkpoints
+        from before ``lowercase`` existed read their utterances as written."""
         spec = (meta or {}).get("literals")
-        return cls(spec["common"]) if spec else None
+        return cls(spec["common"], spec.get("lowercase", False)) if spec else None
 
 
 def _argument_in(code: str, word_lower: str) -> bool:

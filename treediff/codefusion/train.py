@@ -215,7 +215,7 @@ def pretrain(lang, data, out, *, kind="diffusion", steps=2000, batch_size=64, lr
 
 def finetune(lang, data, out, *, kind="diffusion", init=None, steps=2000, batch_size=64, lr=5e-4, seed=0,
              device="cpu", resume=False, overrides=None, augment=0.5, high_noise=0.5, literals=True,
-             word_dropout=0.15, ema=0.0):
+             word_dropout=0.15, ema=0.0, lowercase=False):
     """Fine-tune on (utterance, code) pairs of the train split, from ``init`` or from scratch.
 
     With probability ``augment`` a pair has the values it copies from the utterance swapped
@@ -223,24 +223,32 @@ def finetune(lang, data, out, *, kind="diffusion", init=None, steps=2000, batch_
     utterance and code with literal placeholders (see :mod:`literals`), using the
     vocabulary of ``init`` when it has one. ``word_dropout``: each word of the utterance
     that is not a placeholder is left out with this probability (see `data.drop_words`).
-    ``ema``: save an exponential moving average of the weights with this decay (`train_loop`)."""
+    ``ema``: save an exponential moving average of the weights with this decay (`train_loop`).
+    ``lowercase``: the model reads the utterance lower-cased after its literals are found
+    (`LiteralCodec`; needs ``literals``); the checkpoint records it for generation."""
     items = [it for it in load_benchmark(lang, data)["train"] if it["Code"].strip()]
     meta = {"stage": "train", "init": str(init) if init else None, "steps": steps, "batch_size": batch_size,
             "lr": lr, "seed": seed, "augment": augment, "word_dropout": word_dropout}
+    if lowercase and not literals:
+        raise TreediffError("--lowercase needs literal placeholders (drop --no-literals): the literals are found "
+                            "by their capitals before the rest is lower-cased")
     if resume:
         model, tok, info = load_checkpoint(out, lang=lang, kind=kind, device=device)
         meta = dict(info["meta"], steps=steps)
+        saved = bool((meta.get("literals") or {}).get("lowercase"))
+        if saved != lowercase:
+            raise TreediffError(f"cannot resume {out}: it was trained {'with' if saved else 'without'} --lowercase")
     elif init:
         model, tok, info = load_checkpoint(init, lang=lang, kind=kind, device=device)
         meta["pretrain"] = {k: info["meta"].get(k) for k in ("tasks", "steps", "loss", "seconds")}
         if literals:
-            meta["literals"] = info["meta"].get("literals") or fit_literals(items).to_json()
+            meta["literals"] = dict(info["meta"].get("literals") or fit_literals(items).to_json(), lowercase=lowercase)
     else:
         tok = build_tokenizer(lang, data, (overrides or {}).get("vocab_size") or LANG_DEFAULTS[lang]["vocab_size"])
         model = build_model(kind, make_config(lang, tok, overrides or {}))
         meta["pretrain"] = None
         if literals:
-            meta["literals"] = fit_literals(items).to_json()
+            meta["literals"] = dict(fit_literals(items).to_json(), lowercase=lowercase)
     codec = LiteralCodec.from_meta(meta)
     cfg = model.cfg
     words = sorted({w for it in items for w in re.findall(r"[^\W\d_]{2,}", it["NL Utterance"])})
