@@ -99,25 +99,23 @@ def grammar_first(cands: list[tuple[str, float]], lang: str | None, demote=None)
     with a complete rule ("TextContains(Bull)0))": the diffusion model fills every
     position, and a stray token after the rule is its commonest slip) is cut to that rule;
     duplicates that result keep the better score."""
+    from .cfrule import type_error
+
     fixed: dict[str, float] = {}
     for code, score in cands:
         if lang == "cf" and not is_valid(code, lang):
             code = _complete_rule_prefix(code)
         if code not in fixed or score > fixed[code]:
             fixed[code] = score
-    parses = (lambda code: True) if lang is None else (lambda code: is_valid(code, lang))
     flagged = demote or (lambda code: False)
-    return sorted(fixed.items(), key=lambda c: (not parses(c[0]), lang == "cf" and _ill_typed(c[0]),
-                                               flagged(c[0]), -c[1]))
 
+    def rank(cand: tuple[str, float]) -> tuple:
+        code = cand[0]
+        parses = lang is None or is_valid(code, lang)
+        ill_typed = lang == "cf" and parses and type_error(code) is not None
+        return (not parses, ill_typed, flagged(code), -cand[1])
 
-def _ill_typed(code: str) -> bool:
-    from .cfrule import CFRuleError, type_error
-
-    try:
-        return type_error(code) is not None
-    except CFRuleError:  # does not parse: already ranked last
-        return False
+    return sorted(fixed.items(), key=rank)
 
 
 def _complete_rule_prefix(code: str) -> str:

@@ -144,9 +144,8 @@ class LiteralCodec:
         request that names a value wants a rule that tests it."""
         if not values:
             return False
-        plain = lambda text: text.strip().strip("'\"").strip().rstrip("%").lower()  # noqa: E731 ("top 10%": 10)
-        args = {plain(a) for a in re.split(r"[(),]", code)}
-        return not any(plain(v) in args for v in values)
+        args = {_plain(a) for a in re.split(r"[(),]", code)}
+        return not any(_plain(v) in args for v in values)
 
     # ------------------------------------------------------------------ checkpoint round trip
     def to_json(self) -> dict:
@@ -158,6 +157,12 @@ class LiteralCodec:
         from before ``lowercase`` existed read their utterances as written."""
         spec = (meta or {}).get("literals")
         return cls(spec["common"], spec.get("lowercase", False)) if spec else None
+
+
+def _plain(value: str) -> str:
+    """A value as compared with a rule's arguments: unquoted, any "%" dropped ("top 10%"
+    asks for 10), lower case."""
+    return value.strip().strip("'\"").strip().rstrip("%").lower()
 
 
 def _argument_in(code: str, word_lower: str) -> bool:
