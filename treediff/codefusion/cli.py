@@ -102,7 +102,7 @@ def add_codefusion_parser(sub) -> None:
 def _setup(args):
     import torch
 
-    from .train import resolve_device, seed_everything
+    from ..utils import resolve_device, seed_everything
 
     if args.threads:
         torch.set_num_threads(args.threads)

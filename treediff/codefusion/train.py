@@ -31,22 +31,6 @@ LANG_DEFAULTS = {
 }
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def resolve_device(name: str = "auto") -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TreediffError("--device cuda requested but CUDA is not available")
-    if name not in ("cpu", "cuda"):
-        raise TreediffError(f"could not resolve device {name!r} among choices ['auto', 'cpu', 'cuda']")
-    return name
-
-
 def pad_batch(seqs: list[list[int]], length: int, pad: int) -> torch.Tensor:
     out = torch.full((len(seqs), length), pad, dtype=torch.long)
     for i, s in enumerate(seqs):
