@@ -13,7 +13,6 @@ import sys
 import time
 from dataclasses import fields
 
-import numpy as np
 import torch
 
 from ..errors import TreediffError
@@ -226,13 +225,15 @@ def finetune(lang, data, out, *, kind="diffusion", init=None, steps=2000, batch_
         model, tok, info = load_checkpoint(init, lang=lang, kind=kind, device=device)
         meta["pretrain"] = {k: info["meta"].get(k) for k in ("tasks", "steps", "loss", "seconds")}
         if literals:
-            meta["literals"] = dict(info["meta"].get("literals") or fit_literals(items).to_json(), lowercase=lowercase)
+            meta["literals"] = info["meta"].get("literals") or fit_literals(items).to_json()
     else:
         tok = build_tokenizer(lang, data, (overrides or {}).get("vocab_size") or LANG_DEFAULTS[lang]["vocab_size"])
         model = build_model(kind, make_config(lang, tok, overrides or {}))
         meta["pretrain"] = None
         if literals:
-            meta["literals"] = dict(fit_literals(items).to_json(), lowercase=lowercase)
+            meta["literals"] = fit_literals(items).to_json()
+    if literals and not resume:  # a new run records how it reads requests (a resumed one already has)
+        meta["literals"] = dict(meta["literals"], lowercase=lowercase)
     codec = LiteralCodec.from_meta(meta)
     cfg = model.cfg
     words = sorted({w for it in items for w in re.findall(r"[^\W\d_]{2,}", it["NL Utterance"])})
