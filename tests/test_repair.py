@@ -222,7 +222,7 @@ def test_the_answer_is_never_worse_than_the_fit(csg):
     target = csg.render_text("(- (+ (Circle 9 9 B) (Quad 1 3 1 6 M)) (- (Circle 7 7 E) (Circle 4 B 1)))")
     searcher = Searcher(csg, untrained_model(csg))
     cfg = SearchConfig(budget=400, repair_after=300)
-    fit_tried: set[str] = set()
+    fit_tried: dict[str, float] = {}
     fit = searcher._fit_start(target, cfg, fit_tried)
     result = searcher.search(target, cfg, seed=0)
     assert not fit.solved and len(fit_tried) < 300 and result.nodes_expanded == 400

@@ -243,10 +243,10 @@ def test_polish_drops_parts_the_picture_does_not_need():
     searcher = Searcher(d, tiny_model("csg2d"))
     target = d.render(answer)
     start = searcher._candidate(padded, target)
-    visited = {start.text}
+    visited = {start.text: start.objective}
     polished = searcher.refine(start, target, visited, budget=50, cap=50, on_new=lambda c: None, simplify=True)
     assert polished.text == g.unparse(answer)
-    kept = searcher.refine(start, target, {start.text}, budget=50, cap=50, on_new=lambda c: None)
+    kept = searcher.refine(start, target, {start.text: start.objective}, budget=50, cap=50, on_new=lambda c: None)
     assert kept.state.node.prims == padded.prims
 
 

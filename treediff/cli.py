@@ -190,6 +190,22 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_train_verifier(args) -> int:
+    from .verifier_train import VerifierTrainConfig, train_verifier
+
+    if args.steps < 1 or args.batch_size < 1 or args.sketches < 1:
+        raise TreediffError("--steps, --batch-size and --sketches must be positive")
+    cfg = VerifierTrainConfig(out=args.out, sketches=args.sketches, steps=args.steps, batch_size=args.batch_size,
+                              lr=args.lr, seed=args.seed, device=args.device, threads=args.threads,
+                              save_every=args.save_every, resume=args.resume, workers=args.workers)
+    result = train_verifier(cfg)
+    if args.json:
+        print(json.dumps(result))
+    elif int(os.environ.get("RANK", "0")) == 0:
+        print(f"trained {result['step']} steps; verifier in {result['out']}/verifier.safetensors")
+    return 0
+
+
 def _add_program_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("program", nargs="?", help="program text (or use --file)")
     p.add_argument("--file", help="read the program from this file")
@@ -275,6 +291,21 @@ def build_parser() -> argparse.ArgumentParser:
                       ("ff_mult", int), ("memory_grid", int)):
         p.add_argument("--" + key.replace("_", "-"), type=kind, help="model size override")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("train-verifier", help="train the sketch verifier that picks sketch search's answer")
+    p.add_argument("--out", default="runs/csg2d-sketch-verifier", help="run directory (data, checkpoints, log.jsonl)")
+    p.add_argument("--sketches", type=int, default=12000, help="simulated drawings to make (the last 300 held out)")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--batch-size", type=int, default=16, help="drawings per step (each with its 16 candidates)")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument("--workers", type=int, default=2, help="processes making the simulated drawings")
+    p.add_argument("--save-every", type=int, default=500)
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train_verifier)
 
     from .solve import add_solve_parser
 

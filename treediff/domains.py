@@ -68,6 +68,11 @@ class Domain:
     # With `repairs`, search starts one greedy chain from the best of them: repair, keep
     # the best repair while it improves (`Searcher.fit_chain`).
     fits: Callable | None = None
+    # Optional chooser of the answer: ``rerank(target, images, objectives) -> scores``, one per
+    # candidate (its render and the objective search gave it); search returns the highest-scored
+    # of its `SearchConfig.rerank_top` best programs (verifier.py: a learned verifier for
+    # sketches, where the goal's score is only a proxy for what was meant).
+    rerank: Callable | None = None
     grammar_kwargs: dict = field(default_factory=dict)
 
     @cached_property

@@ -65,6 +65,9 @@ class SearchConfig:
     fit_start: bool = True  # also start from a greedy residual fit of the target (`Searcher.fit_chain`)
     fit_steps: int = 6  # ... at most this many repairs long
     fit_width: int = 1  # ... keeping this many programs at each step (a beam; 1 = greedy)
+    # With a domain that has `Domain.rerank` (sketches: a learned verifier), the answer is
+    # its choice among this many best-scoring programs tried, not the best-scoring one; 0: off.
+    rerank_top: int = 40
 
 
 TIDY_TOLERANCE = 0.01  # mean per-pixel change a tidied answer's picture may show
@@ -85,6 +88,7 @@ class SearchResult:
     nodes_expanded: int
     seconds: float
     trace: list = field(default_factory=list)  # (nodes_expanded, program, score) at each improvement
+    visits: list = field(default_factory=list)  # (program, objective) of every program tried, in order
 
 
 class Candidate:
@@ -126,15 +130,17 @@ class Searcher:
             self._render_cache[text] = image
         return image
 
-    def _visit(self, node: Node, target: np.ndarray, visited: set, budget: int,
+    def _visit(self, node: Node, target: np.ndarray, visited: dict, budget: int,
                logprob: float = 0.0) -> Candidate | None:
         """Render and count `node` unless it was seen or the budget is spent (then None):
-        the one place every search step spends a node."""
+        the one place every search step spends a node. `visited` maps each program tried,
+        in order, to its objective."""
         text = self.grammar.unparse(node)
         if len(visited) >= budget or text in visited:
             return None
-        visited.add(text)
-        return self._candidate(node, target, logprob)
+        c = self._candidate(node, target, logprob)
+        visited[text] = c.objective
+        return c
 
     def _candidate(self, node: Node, target: np.ndarray, logprob: float = 0.0) -> Candidate:
         text = self.grammar.unparse(node)
@@ -342,7 +348,7 @@ class Searcher:
             chain.append(level[0])
         return chain
 
-    def refine(self, cand: Candidate, target: np.ndarray, visited: set, budget: int, cap: int,
+    def refine(self, cand: Candidate, target: np.ndarray, visited: dict, budget: int, cap: int,
                on_new, simplify: bool = False) -> Candidate:
         """Local search on the goal score: simplification, then coordinate search.
 
@@ -416,7 +422,7 @@ class Searcher:
                progress=None) -> SearchResult:
         """Value-guided beam search; see the module docstring."""
         t0, py_rng, rng, target, target_t = self._begin(target, seed)
-        visited: set[str] = set()
+        visited: dict[str, float] = {}
         trace: list = []
         pool = self._start(target, init, cfg, py_rng, visited)
         best = max(pool, key=lambda c: c.objective)
@@ -517,7 +523,7 @@ class Searcher:
                 progress=None) -> SearchResult:
         """No search: repeatedly apply the policy's most likely new edit to one program."""
         t0, py_rng, rng, target, target_t = self._begin(target, seed)
-        visited: set[str] = set()
+        visited: dict[str, float] = {}
         trace: list = []
         cfg = SearchConfig(budget=budget, n_init=1, fit_start=False)
         current = self._start(target, init[:1] if init else None, cfg, py_rng, visited)[0]
@@ -542,7 +548,7 @@ class Searcher:
                 d = self.domain
                 node = self.sampler.sample_program(py_rng, d.min_primitives, d.max_primitives)
                 current = self._candidate(node, target)
-                visited.add(current.text)
+                visited[current.text] = current.objective
         return self._result(best, visited, t0, trace)
 
     def tidy(self, best: Candidate, target: np.ndarray) -> Candidate:
@@ -571,14 +577,35 @@ class Searcher:
                     break
         return best
 
-    def _finish(self, cfg: SearchConfig, target: np.ndarray, best: Candidate, visited: set, t0: float,
+    def _finish(self, cfg: SearchConfig, target: np.ndarray, best: Candidate, visited: dict, t0: float,
                 trace: list) -> SearchResult:
-        tidied = self.tidy(best, target) if cfg.tidy else best
+        chosen = best
+        if cfg.rerank_top > 1 and self.domain.rerank is not None:
+            chosen = self.choose(target, list(visited.items()), cfg.rerank_top, best)
+        tidied = self.tidy(chosen, target) if cfg.tidy else chosen
         if tidied is not best:
             trace.append((len(visited), tidied.text, tidied.score))
         return self._result(tidied, visited, t0, trace)
 
+    def choose(self, target: np.ndarray, visits: list, top: int, best: Candidate | None = None) -> Candidate:
+        """The domain's `rerank` choice among the `top` best-scoring of `visits` ((program,
+        objective) pairs; ties keep the order tried). For a sketch the best score is often
+        a near neighbour of what was meant (a number one digit off that the drawing's
+        wobble fits a little better); a learned verifier tells them apart more often."""
+        order = sorted(range(len(visits)), key=lambda i: -visits[i][1])[:top]
+        shortlist = [visits[i] for i in order]
+        if best is not None and best.text not in {t for t, _ in shortlist}:
+            shortlist[-1:] = [(best.text, best.objective)]
+        texts = [t for t, _ in shortlist]
+        nodes = [best.state.node if best is not None and t == best.text else self.grammar.parse(t) for t in texts]
+        images = [self.render(t, n) for t, n in zip(texts, nodes)]
+        scores = self.domain.rerank(target.astype(np.float32), images, [o for _, o in shortlist])
+        pick = int(np.argmax(scores))
+        if best is not None and texts[pick] == best.text:
+            return best
+        return self._candidate(nodes[pick], target, best.logprob if best is not None else 0.0)
+
     @staticmethod
-    def _result(best: Candidate, visited: set, t0: float, trace: list) -> SearchResult:
+    def _result(best: Candidate, visited: dict, t0: float, trace: list) -> SearchResult:
         return SearchResult(best.text, best.state.node, bool(best.solved), float(best.score), len(visited),
-                            time.time() - t0, trace)
+                            time.time() - t0, trace, list(visited.items()))

@@ -17,7 +17,9 @@ is the CSG2D renderer), but its goal compares the candidate's outline with the s
 a symmetric chamfer distance after registering the drawing to the candidate (the whole
 drawing's turn, scale and shift undone, `sketch_registration`; `outline_goal`, measure name
 ``"registered-outline-chamfer"``), and its
-training targets are sketches (`SketchDomain.target_image`).
+training targets are sketches (`SketchDomain.target_image`). The score is only a proxy
+for what was meant, so the answer is a learned verifier's choice among the best-scoring
+programs a search tried (`Domain.rerank`, `verifier.py`).
 
 Output images are float32 (size, size) in [0, 1] with ink = 1, the polarity of renders.
 """
@@ -413,6 +415,34 @@ def outline_goal(target: np.ndarray, image: np.ndarray, threshold: float = OUTLI
 outline_goal.measure = SCORE_MEASURE
 
 
+# Seeds of the sketch benchmark's program sets (benchmarks/sketch_rate.py); nothing trains on them.
+BENCHMARK_PROGRAM_SEEDS = {"test": 2024, "validation": 2025}
+
+
+def drawable_programs(domain, n: int, seed: int) -> list[str]:
+    """`n` distinct programs, 1-4 primitives in turn, that a person could draw whole: every
+    shape inside the canvas (one unit of margin) and the region covering 3-60% of it.
+    The sketch benchmark's programs (its seeds) and the verifier's training programs (others)."""
+    from .sampler import Sampler
+
+    sampler = Sampler(domain.grammar)
+    rng = random.Random(seed)
+    out: list[str] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        k = 1 + len(out) % 4
+        node = sampler.sample_program(rng, k, k)
+        text = domain.grammar.unparse(node)
+        mask = domain.render(node, 64) > 0.5
+        margin = 2  # one canvas unit
+        edges = mask[:margin].any() or mask[-margin:].any() or mask[:, :margin].any() or mask[:, -margin:].any()
+        if text in seen or edges or not 0.03 <= mask.mean() <= 0.6:
+            continue
+        seen.add(text)
+        out.append(text)
+    return out
+
+
 # ----------------------------------------------------------------------------- domain
 def _as_generator(rng) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
@@ -437,7 +467,8 @@ class SketchDomain(Domain):
         return sketch_program(self.render_engine, node, size or self.model_size, _as_generator(rng), self.style)
 
     def describe(self) -> dict:
-        return {**super().describe(), "target": "simulated sketch"}
+        return {**super().describe(), "target": "simulated sketch",
+                "answer": "learned verifier's choice among the best-scoring programs (verifier.py)"}
 
 
 # Score a search gives up per primitive (see Domain.complexity_penalty). Extra shapes that
@@ -450,6 +481,7 @@ SKETCH_COMPLEXITY_PENALTY = 0.03
 def make_sketch_domain(style: SketchStyle = TRAIN_STYLE) -> SketchDomain:
     from .renderers.csg2d import CSG2DRenderer
     from .renderers.csg2d_repair import csg2d_sketch_repairs
+    from .verifier import shipped_rerank
 
     return SketchDomain(
         name=SKETCH_DOMAIN,
@@ -461,6 +493,7 @@ def make_sketch_domain(style: SketchStyle = TRAIN_STYLE) -> SketchDomain:
         stop_at_goal=False,
         complexity_penalty=SKETCH_COMPLEXITY_PENALTY,
         repairs=csg2d_sketch_repairs,
+        rerank=shipped_rerank,
         description="CSG2D from hand-drawn outlines: clean candidates scored against the strokes (registered-outline-chamfer)",
         style=style,
     )

@@ -128,7 +128,8 @@ def cmd_solve(args) -> int:
         seeder = shipped_seeder(domain, device)  # None when no AR model fits this domain
     start = "init" if init else "autoregressive" if seeder else "random"
     cfg = SearchConfig(budget=args.budget, beam=args.beam, edits_per_node=args.edits_per_node,
-                       repair=not args.no_repair, fit_start=not args.no_repair, repair_after=repair_start(args.budget))
+                       repair=not args.no_repair, fit_start=not args.no_repair, repair_after=repair_start(args.budget),
+                       rerank_top=0 if args.no_verifier else SearchConfig.rerank_top)
     with tqdm(total=args.budget, desc="search", unit="node", file=sys.stderr, disable=args.quiet) as bar:
         if args.rollout:
             result = searcher.rollout(target, args.budget, seed=args.seed, init=init, progress=bar)
@@ -142,6 +143,8 @@ def cmd_solve(args) -> int:
               "nodes_expanded": result.nodes_expanded, "seconds": round(result.seconds, 2),
               "domain": domain.name, "score_measure": domain.score_measure,
               "start": start, "out": str(out_dir)}
+    if domain.rerank is not None and cfg.rerank_top > 1 and not args.rollout:
+        report["chosen_by"] = f"verifier, among the {cfg.rerank_top} best-scoring programs"
     if sketch:  # how the drawing was laid onto the answer's grid (turned, scaled, shifted)
         from .sketch import registered_outline_distance
 
@@ -188,6 +191,9 @@ def add_solve_parser(sub) -> None:
     p.add_argument("--complexity-penalty", type=float, default=None,
                    help="score the search gives up per primitive (default: the domain's; 0 for csg2d): for a picture "
                         "no program draws exactly, e.g. 0.002 trades a little IoU for a much shorter program")
+    p.add_argument("--no-verifier", action="store_true",
+                   help="sketch mode: answer with the best-scoring program instead of the learned verifier's "
+                        "choice among the best")
     p.add_argument("--out", help="output folder (default: ./treediff-out/<image name>/)")
     p.add_argument("--trace", action="store_true", help="also write trace.gif of the best program improving")
     p.add_argument("--seed", type=int, default=0)

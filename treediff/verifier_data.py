@@ -1,0 +1,116 @@
+"""Training examples for the sketch verifier: simulated drawings and their near misses.
+
+For each program (`sketch.drawable_programs`, seeds away from the benchmark's) the sketch
+simulator draws it in the TRAINING style (30% also photographed, then preprocessed like
+a user's picture), and a pool of candidates is built around it: every one-number edit by
+one or two steps, two-number edits, and a few 1-3-step mutations of the noise engine.
+Each candidate is scored by the registered outline distance, as search scores it, and a
+drawing keeps the true program, the `HARD` best-scoring others (the programs search
+confuses with it) and random others up to `CANDIDATES`, one program per distinct picture. Labels are the foreground IoU of
+each candidate's clean render with the true program's, the benchmark's measure.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+
+import numpy as np
+from tqdm import tqdm
+
+from .grammar import Node
+from .noise import Mutator
+from .preprocess import preprocess_sketch
+from .sketch import TRAIN_STYLE, SketchStyle, drawable_programs, photographed, sketch_program
+from .verifier import candidate_inputs
+
+CANDIDATES = 16  # per drawing
+HARD = 10  # of them, the best-scoring wrong programs
+PHOTO_SHARE = 0.3
+DRAW_SIZE = 256
+TWO_NUMBER_EDITS = 24
+MUTATIONS = 12
+
+
+def foreground_iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = (a | b).sum()
+    return float((a & b).sum() / union) if union else 1.0
+
+
+def _step(grammar, node: Node, site, delta: int) -> Node | None:
+    """`node` with the token at `site` moved `delta` places along its terminal's values
+    (round the circle for a short set, such as CSG2D's eight angles); None off the end."""
+    ids = grammar.terminal_token_ids[site.terminal]
+    j = ids.index(grammar.get(node, site.path)) + delta
+    if len(ids) <= 9:
+        j %= len(ids)
+    return grammar.replace(node, site.path, ids[j]) if 0 <= j < len(ids) else None
+
+
+def near_misses(grammar, mutator: Mutator, node: Node, rng: random.Random) -> list[Node]:
+    """Programs a digit or an edit or two away from `node` (may repeat it or each other)."""
+    one = [m for s in grammar.sites(node) if s.nt < 0 for d in (-2, -1, 1, 2)
+           if (m := _step(grammar, node, s, d)) is not None]
+    out = list(one)
+    for _ in range(TWO_NUMBER_EDITS if one else 0):
+        base = rng.choice(one)
+        site = rng.choice([s for s in grammar.sites(base) if s.nt < 0])
+        m = _step(grammar, base, site, rng.choice((-1, 1)))
+        if m is not None:
+            out.append(m)
+    for _ in range(MUTATIONS):
+        m = node
+        for _ in range(rng.randint(1, 3)):
+            m, _edit = mutator.mutate(rng, m)
+        out.append(m)
+    return out
+
+
+def make_examples(domain, n: int, seed: int, style: SketchStyle = TRAIN_STYLE, size: int = 64,
+                  exclude: set[str] | frozenset = frozenset(), progress: bool = True) -> dict:
+    """`n` drawings with CANDIDATES candidates each, as uint8 images and float labels:
+    drawings (n, size, size); registered, renders (n, K, size, size); distances, ious (n, K)."""
+    g = domain.grammar
+    programs = [p for p in drawable_programs(domain, n + len(exclude), seed) if p not in exclude][:n]
+    rng, np_rng = random.Random(seed), np.random.default_rng(seed)
+    mutator = Mutator(g)
+    K = CANDIDATES
+    out = {"drawings": np.zeros((n, size, size), np.uint8), "registered": np.zeros((n, K, size, size), np.uint8),
+           "renders": np.zeros((n, K, size, size), np.uint8), "distances": np.zeros((n, K), np.float32),
+           "ious": np.zeros((n, K), np.float32)}
+    as_u8 = lambda a: np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)  # noqa: E731
+    for i, text in enumerate(tqdm(programs, desc="verifier data", file=sys.stderr, disable=not progress)):
+        node = g.parse(text)
+        drawing = sketch_program(domain, node, DRAW_SIZE, np_rng, style)
+        picture = photographed(drawing, np_rng) if rng.random() < PHOTO_SHARE else 1.0 - drawing
+        target = preprocess_sketch(picture, size, frame="canvas")
+        truth = domain.render(node, size) > 0.5
+        pool = {text: node}
+        for m in near_misses(g, mutator, node, rng):
+            pool.setdefault(g.unparse(m), m)
+        scored, pictures = [], set()
+        for t, m in pool.items():
+            render = domain.render(m, size)
+            picture = (render > 0.5).tobytes()
+            if picture in pictures:  # another program of the same picture teaches nothing new
+                continue
+            pictures.add(picture)
+            views, distance = candidate_inputs(target, render)
+            scored.append((distance, t != text, t, views))
+        scored.sort(key=lambda z: (z[1], z[0]))  # the true program first, then by distance
+        wrong = scored[1:]
+        chosen = [scored[0]] + wrong[:HARD]
+        rest = wrong[HARD:]
+        rng.shuffle(rest)
+        chosen += rest[:K - len(chosen)]
+        while len(chosen) < K:  # a program with few neighbours: repeat some
+            chosen.append(rng.choice(wrong or scored))
+        rng.shuffle(chosen)
+        out["drawings"][i] = as_u8(target)
+        for k, (distance, _wrong, t, views) in enumerate(chosen):
+            registered, render, _outline = views  # the channels of `candidate_inputs`
+            out["registered"][i, k] = as_u8(registered)
+            out["renders"][i, k] = as_u8(render)
+            out["distances"][i, k] = distance
+            out["ious"][i, k] = foreground_iou(render > 0.5, truth)
+    return out
