@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import sys
 import time
@@ -29,7 +28,7 @@ from .domains import get_domain
 from .errors import TreediffError
 from .model import ModelConfig, TreeDiffusionModel
 from .noise import NoiseConfig
-from .utils import resolve_device, seed_everything
+from .utils import finish_distributed, init_distributed, seed_everything
 
 
 @dataclass
@@ -144,17 +143,7 @@ def token_loss_by_terminal(model: TreeDiffusionModel, batches: list[dict], gramm
 
 
 def train(cfg: TrainConfig) -> dict:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(cfg.device)
-    if world > 1:
-        import torch.distributed as dist
-
-        if device.startswith("cuda"):
-            device = f"cuda:{local_rank}"
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    world, rank, local_rank, device = init_distributed(cfg.device)
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed + rank)
     domain = get_domain(cfg.domain)
@@ -269,10 +258,6 @@ def train(cfg: TrainConfig) -> dict:
         if step % cfg.save_every == 0 or step == cfg.steps:
             checkpoint(metrics)
     bar.close()
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-        dist.destroy_process_group()
+    finish_distributed(world)
     return {"step": step, "out": str(out), **{f"eval_{k}": v for k, v in metrics.items()}}
 

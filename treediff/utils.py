@@ -37,6 +37,33 @@ def resolve_device(name: str = "auto") -> str:
     return name
 
 
+def init_distributed(device_name: str = "auto") -> tuple[int, int, int, str]:
+    """(world size, rank, local rank, device) for this process. Under ``torchrun``
+    (WORLD_SIZE > 1) also joins the process group, each rank on its own GPU when on CUDA."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_name)
+    if world > 1:
+        import torch
+        import torch.distributed as dist
+
+        if device.startswith("cuda"):
+            device = f"cuda:{local_rank}"
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return world, rank, local_rank, device
+
+
+def finish_distributed(world: int) -> None:
+    """Wait for every rank, then leave the process group (nothing to do in one process)."""
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write via a temporary file and rename, so a killed process never leaves half a file."""
     path = Path(path)

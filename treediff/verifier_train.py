@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -30,7 +29,7 @@ from tqdm import tqdm
 from .checkpoint import load_training_state, save_training_state
 from .errors import TreediffError
 from .sketch import BENCHMARK_PROGRAM_SEEDS, drawable_programs, register_sketch_domain
-from .utils import atomic_write_bytes, resolve_device, seed_everything
+from .utils import atomic_write_bytes, finish_distributed, init_distributed, seed_everything
 from .verifier import SketchVerifier, VerifierConfig, augment, load_verifier, save_verifier, verifier_loss
 
 CHUNK = 500
@@ -140,17 +139,7 @@ def held_out_choice(model: SketchVerifier, data: dict, idx: np.ndarray, device: 
 
 
 def train_verifier(cfg: VerifierTrainConfig) -> dict:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(cfg.device)
-    if world > 1:
-        import torch.distributed as dist
-
-        if device.startswith("cuda"):
-            device = f"cuda:{local_rank}"
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    world, rank, local_rank, device = init_distributed(cfg.device)
     if cfg.sketches < EVAL_DRAWINGS + cfg.batch_size:
         raise TreediffError(f"--sketches must be at least {EVAL_DRAWINGS + cfg.batch_size}")
     torch.set_num_threads(cfg.threads)
@@ -232,9 +221,5 @@ def train_verifier(cfg: VerifierTrainConfig) -> dict:
                            file=sys.stderr)
             save(metrics)
     bar.close()
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-        dist.destroy_process_group()
+    finish_distributed(world)
     return {"step": step, "out": str(out), **metrics}
