@@ -40,8 +40,8 @@ from treediff.errors import TreediffError
 from treediff.metrics import iou
 from treediff.preprocess import _crop, _square_window, preprocess_sketch
 from treediff.search import SearchConfig, Searcher, repair_start
-from treediff.sketch import (BENCHMARK_PROGRAM_SEEDS, HELDOUT_STYLE, SKETCH_DOMAIN, drawable_programs, photographed, register_sketch_domain,
-                             sketch_program)
+from treediff.sketch import (BENCHMARK_PROGRAM_SEEDS, HELDOUT_STYLE, SKETCH_DOMAIN, drawable_programs, photographed,
+                             register_sketch_domain, sketch_program)
 
 PROGRAM_SEED = BENCHMARK_PROGRAM_SEEDS["test"]
 # --split validation: other programs and other drawings, for choosing settings without

@@ -324,10 +324,11 @@ def photographed(image: np.ndarray, rng: np.random.Generator, quality: int = 60)
 
 # ----------------------------------------------------------------------------- goal
 def outline_of(image: np.ndarray) -> np.ndarray:
-    """Boundary pixels of the >0.5 region (inner boundary; the canvas edge closes shapes cut by it)."""
-    p = np.pad(image > 0.5, 1)
-    inner = p[1:-1, 1:-1]
-    return inner & ~(p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:])
+    """Boundary pixels of the >0.5 region (inner boundary; the canvas edge closes shapes cut by it).
+    Works on the last two axes, so a stack of images gives a stack of outlines."""
+    p = np.pad(image > 0.5, [(0, 0)] * (image.ndim - 2) + [(1, 1), (1, 1)])
+    inner = p[..., 1:-1, 1:-1]
+    return inner & ~(p[..., :-2, 1:-1] & p[..., 2:, 1:-1] & p[..., 1:-1, :-2] & p[..., 1:-1, 2:])
 
 
 STROKE_LEVEL = 0.3  # sketch pixels above this are ink for the outline score

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from .checkpoint import load_training_state, save_training_state
 from .errors import TreediffError
-from .sketch import BENCHMARK_PROGRAM_SEEDS, drawable_programs, register_sketch_domain
+from .sketch import BENCHMARK_PROGRAM_SEEDS, drawable_programs, outline_of, register_sketch_domain
 from .utils import atomic_write_bytes, finish_distributed, init_distributed, seed_everything
 from .verifier import SketchVerifier, VerifierConfig, augment, load_verifier, save_verifier, verifier_loss
 
@@ -108,12 +108,10 @@ def build_data(cfg: VerifierTrainConfig, rank: int = 0, world: int = 1) -> dict:
 def batch_tensors(data: dict, idx: np.ndarray, device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(images (B*K, 3, n, n), distances (B*K, 1), ious (B, K)) for drawings `idx`."""
     to = lambda a: torch.from_numpy(a).to(device).float() / 255  # noqa: E731
-    renders = to(data["renders"][idx])
+    renders = data["renders"][idx]
     B, K, n, _ = renders.shape
-    mask = torch.nn.functional.pad(renders > 0.5, (1, 1, 1, 1))
-    inner = mask[..., 1:-1, 1:-1]
-    outline = inner & ~(mask[..., :-2, 1:-1] & mask[..., 2:, 1:-1] & mask[..., 1:-1, :-2] & mask[..., 1:-1, 2:])
-    images = torch.stack([to(data["registered"][idx]), renders, outline.float()], dim=2)
+    outlines = torch.from_numpy(outline_of(renders / 255.0)).to(device).float()  # as `candidate_inputs` draws them
+    images = torch.stack([to(data["registered"][idx]), to(renders), outlines], dim=2)
     distances = torch.from_numpy(data["distances"][idx]).to(device).reshape(-1, 1).clamp(max=100.0)
     return images.reshape(B * K, 3, n, n), distances, torch.from_numpy(data["ious"][idx]).to(device)
 
