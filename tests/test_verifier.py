@@ -122,6 +122,49 @@ def test_search_returns_the_reranked_choice_among_its_best():
     assert plain.program == best10[0][0] != emptiest
 
 
+def test_alternatives_are_the_runners_up_drawing_other_pictures():
+    """`Searcher.alternatives` lists the next choices of the rerank after the answer, skipping
+    programs that draw the answer's picture or an earlier alternative's, at most k of them."""
+    base = get_domain("csg2d")
+    target = base.render_text("(- (Circle 8 8 6) (Quad 8 8 2 2 G))")
+
+    def fewest_ink(drawing, images, objectives):
+        return [-float(im.sum()) for im in images]
+
+    domain = dataclasses.replace(base, rerank=fewest_ink, stop_at_goal=False)
+    searcher = Searcher(domain, tiny_model("csg2d"))
+    result = searcher.search(target, SearchConfig(budget=60, rerank_top=10, tidy=False), seed=1)
+    alternatives = searcher.alternatives(target, result, 3, 10)
+    assert 1 <= len(alternatives) <= 3 and searcher.alternatives(target, result, 0, 10) == []
+    pictures = [base.render_text(result.program) > 0.5] + [base.render_text(a.program) > 0.5 for a in alternatives]
+    assert all(not np.array_equal(a, b) for i, a in enumerate(pictures) for b in pictures[:i])
+    inks = [float(base.render_text(t).sum()) for t in [result.program] + [a.program for a in alternatives]]
+    assert inks == sorted(inks)  # the rerank's order: the emptiest picture first
+    assert all(a.score == base.goal(target, base.render_text(a.program))[1] for a in alternatives)
+
+
+def test_solve_lists_alternatives_for_a_drawing(tmp_path, capsys):
+    from PIL import Image
+
+    from treediff.cli import main
+
+    d = get_domain(SKETCH_DOMAIN)
+    drawing = d.target_image(d.grammar.parse("(- (Quad 8 8 A 6 H) (Circle 3 A 6))"), np.random.default_rng(0), 256)
+    path = tmp_path / "drawing.png"
+    Image.fromarray(((1.0 - drawing) * 255).astype(np.uint8)).save(path)
+    out = tmp_path / "out"
+    assert main(["solve", str(path), "--sketch", "--budget", "30", "--json", "--quiet", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    programs = [a["program"] for a in report["alternatives"]]
+    assert len(programs) == 3 and report["program"] not in programs  # three by default for a drawing
+    assert (out / "alternatives.txt").read_text().split("\n")[:3] == programs and (out / "alternatives.png").exists()
+    assert main(["solve", str(path), "--sketch", "--budget", "30", "--json", "--quiet", "--out", str(out),
+                 "--alternatives", "0"]) == 0
+    assert "alternatives" not in json.loads(capsys.readouterr().out) and not (out / "alternatives.txt").exists()
+    assert main(["solve", str(path), "--sketch", "--alternatives", "-1", "--quiet"]) != 0
+    assert "--alternatives must be 0 or more" in capsys.readouterr().err
+
+
 def test_shipped_verifier_chooses_better_than_the_distance_alone():
     """On fresh simulated drawings (training style, a seed no training chunk uses), the
     shipped verifier's choice among each drawing's near misses is right more often than

@@ -592,18 +592,52 @@ class Searcher:
         objective) pairs; ties keep the order tried). For a sketch the best score is often
         a near neighbour of what was meant (a number one digit off that the drawing's
         wobble fits a little better); a learned verifier tells them apart more often."""
+        text, node = self.ranked(target, visits, top, best)[0]
+        if best is not None and text == best.text:
+            return best
+        return self._candidate(node, target, best.logprob if best is not None else 0.0)
+
+    def ranked(self, target: np.ndarray, visits: list, top: int,
+               best: Candidate | None = None) -> list[tuple[str, Node]]:
+        """The `top` best-scoring of `visits` ((program, objective) pairs) as (program, node),
+        in the order the answer is chosen: the domain's `rerank` scores when it has one,
+        else the objective (ties keep the order tried). `best`, when given, is always
+        among them."""
         order = sorted(range(len(visits)), key=lambda i: -visits[i][1])[:top]
         shortlist = [visits[i] for i in order]
         if best is not None and best.text not in {t for t, _ in shortlist}:
             shortlist[-1:] = [(best.text, best.objective)]
         texts = [t for t, _ in shortlist]
         nodes = [best.state.node if best is not None and t == best.text else self.grammar.parse(t) for t in texts]
+        if self.domain.rerank is None or len(texts) < 2:
+            return list(zip(texts, nodes))
         images = [self.render(t, n) for t, n in zip(texts, nodes)]
         scores = self.domain.rerank(target.astype(np.float32), images, [o for _, o in shortlist])
-        pick = int(np.argmax(scores))
-        if best is not None and texts[pick] == best.text:
-            return best
-        return self._candidate(nodes[pick], target, best.logprob if best is not None else 0.0)
+        picks = sorted(range(len(texts)), key=lambda i: -float(scores[i]))  # stable: ties keep the objective's order
+        return [(texts[i], nodes[i]) for i in picks]
+
+    def alternatives(self, target: np.ndarray, result: SearchResult, k: int, top: int) -> list[SearchResult]:
+        """Up to `k` runner-up answers that draw other pictures than the answer and each
+        other, best first, ranked as the answer was chosen (`ranked` among the `top`
+        best-scoring programs tried), each tidied like the answer.
+
+        Why: some pictures do not decide between programs. A hand drawing of a box ten
+        digits wide drawn large and one eleven wide drawn small have the same outline, and
+        no score separates them reliably (docs/sketches.md); the person who drew it can."""
+        if k <= 0:
+            return []
+        shown = [self.render(result.program, result.node) > 0.5]
+        out = []
+        for text, node in self.ranked(target, result.visits, max(top, k + 1)):
+            c = self.tidy(self._candidate(node, target), target)
+            mask = c.image > 0.5
+            if c.text == result.program or any(np.array_equal(mask, m) for m in shown):
+                continue
+            shown.append(mask)
+            out.append(SearchResult(c.text, c.state.node, bool(c.solved), float(c.score), result.nodes_expanded, 0.0))
+            if len(out) == k:
+                break
+        return out
 
     @staticmethod
     def _result(best: Candidate, visited: dict, t0: float, trace: list) -> SearchResult:

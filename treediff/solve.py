@@ -56,7 +56,7 @@ def difference_image(target: np.ndarray, render: np.ndarray) -> np.ndarray:
 
 
 def write_outputs(out_dir: Path, searcher: Searcher, target: np.ndarray, result: SearchResult,
-                  trace_gif: bool) -> None:
+                  trace_gif: bool, alternatives: list[SearchResult] = ()) -> None:
     domain = searcher.domain
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "program.txt", result.program + "\n")
@@ -66,6 +66,12 @@ def write_outputs(out_dir: Path, searcher: Searcher, target: np.ndarray, result:
     small = domain.render(result.node, target.shape[0])
     view = lambda im: as_rgb(1.0 - im if im.ndim == 2 else im)  # noqa: E731  (dark ink on white, like paper)
     save_png(strip([view(target), view(small), difference_image(target, small)]), out_dir / "compare.png")
+    for stale in ("alternatives.txt", "alternatives.png"):  # a rerun into the same folder
+        (out_dir / stale).unlink(missing_ok=True)
+    if alternatives:
+        atomic_write_text(out_dir / "alternatives.txt", "".join(a.program + "\n" for a in alternatives))
+        renders = [view(domain.render(a.node, target.shape[0])) for a in alternatives]
+        save_png(strip([view(target), view(small), *renders]), out_dir / "alternatives.png")
     if trace_gif:
         from PIL import Image
 
@@ -120,6 +126,8 @@ def cmd_solve(args) -> int:
         raise TreediffError("--budget and --beam must be positive")
     if args.ar_seeds < 0:
         raise TreediffError("--ar-seeds must be 0 or more")
+    if args.alternatives is not None and args.alternatives < 0:
+        raise TreediffError("--alternatives must be 0 or more")
     from .seeding import seeded_search, shipped_seeder
 
     init = [domain.grammar.parse(args.init)] if args.init else None
@@ -137,8 +145,10 @@ def cmd_solve(args) -> int:
             result = searcher.search(target, cfg, seed=args.seed, init=init, progress=bar)
         else:
             result = seeded_search(searcher, target, cfg, args.seed, seeder, args.ar_seeds, progress=bar)
+    n_alternatives = args.alternatives if args.alternatives is not None else SKETCH_ALTERNATIVES if sketch else 0
+    alternatives = searcher.alternatives(target, result, n_alternatives, max(cfg.rerank_top, 1))
     out_dir = Path(args.out) if args.out else Path("treediff-out") / Path(args.image).stem
-    write_outputs(out_dir, searcher, target, result, args.trace)
+    write_outputs(out_dir, searcher, target, result, args.trace, alternatives)
     report = {"program": result.program, "solved": result.solved, "score": round(result.score, 4),
               "nodes_expanded": result.nodes_expanded, "seconds": round(result.seconds, 2),
               "domain": domain.name, "score_measure": domain.score_measure,
@@ -151,10 +161,14 @@ def cmd_solve(args) -> int:
         _, transform = registered_outline_distance(target, domain.render_text(result.program, searcher.image_size))
         if transform is not None:
             report["registration"] = transform.as_dict()
+    if n_alternatives:
+        report["alternatives"] = [{"program": a.program, "score": round(a.score, 4)} for a in alternatives]
     if args.json:
         print(json.dumps(report))
     else:
         print(result.program)
+        for a in alternatives:
+            print(f"also fits: {a.program} (score {a.score:.3f})", file=sys.stderr)
         status = "solved" if result.solved else "best found (not solved)"
         print(f"{status}: score {result.score:.3f} after {result.nodes_expanded} programs in {result.seconds:.1f}s; "
               f"files in {out_dir}/", file=sys.stderr)
@@ -164,6 +178,9 @@ def cmd_solve(args) -> int:
 DEFAULT_BUDGET = 2000
 SKETCH_BUDGET = 1000
 AR_SEEDS = 8
+# Runner-up readings a sketch answer lists by default: a drawing often fits a program and its
+# neighbour a digit away equally well (docs/sketches.md), and the person who drew it can tell.
+SKETCH_ALTERNATIVES = 3
 
 
 def add_solve_parser(sub) -> None:
@@ -194,6 +211,9 @@ def add_solve_parser(sub) -> None:
     p.add_argument("--no-verifier", action="store_true",
                    help="sketch mode: answer with the best-scoring program instead of the learned verifier's "
                         "choice among the best")
+    p.add_argument("--alternatives", type=int, default=None,
+                   help=f"also list this many runner-up programs that draw other pictures, ranked as the answer was "
+                        f"chosen (alternatives.txt, alternatives.png; default {SKETCH_ALTERNATIVES} for sketches, else 0)")
     p.add_argument("--out", help="output folder (default: ./treediff-out/<image name>/)")
     p.add_argument("--trace", action="store_true", help="also write trace.gif of the best program improving")
     p.add_argument("--seed", type=int, default=0)
