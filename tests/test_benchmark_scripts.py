@@ -34,3 +34,11 @@ def test_solve_rate_script():
     assert summary["solved_pct_at_5"] <= summary["solved_pct_at_10"]
     assert 0.0 < summary["one_step_pointer_accuracy"] <= 1.0
     assert summary["one_step_token_loss"]["NUM"] > 0.0
+
+
+def test_sketch_ambiguity_script():
+    summary = run_script("sketch_ambiguity.py", "--n", "2", "--styles", "train,heldout-untransformed")
+    assert summary["n"] == 2 and {"train", "heldout-untransformed"} <= summary.keys()
+    for figures in (summary["train"], summary["heldout-untransformed"]):
+        assert set(figures) == {"pct_iou90_goal", "pct_iou90_verifier", "pct_iou90_as_drawn", "pct_truth_beaten_by_goal"}
+        assert all(0.0 <= v <= 100.0 for v in figures.values())

@@ -12,7 +12,7 @@ from treediff.domains import get_domain
 from treediff.errors import TreediffError
 from treediff.preprocess import load_sketch, looks_like_sketch, preprocess_sketch
 from treediff.sketch import (HELDOUT_STYLE, SCORE_MEASURE, SKETCH_DOMAIN, TRAIN_STYLE, outline_distance, outline_goal,
-                             outline_of, photographed, register_sketch_domain, sketch_program)
+                             outline_of, photographed, register_sketch_domain, sketch_program, without_transform)
 
 # Shapes fully inside the canvas, as people draw them: a rotated square minus a circle, a
 # union of a circle and a bar, and a plain circle.
@@ -60,6 +60,18 @@ def test_heldout_style_is_wilder(csg):
             for s in range(4)]
     assert np.mean(held) > np.mean(train)
     assert HELDOUT_STYLE.rotation_deg[1] > TRAIN_STYLE.rotation_deg[1]
+
+
+def test_without_transform_keeps_the_drawing_on_the_grid(csg):
+    # The same random numbers make the same strokes; only the whole drawing's turn, scale and
+    # shift go, so the untransformed drawings lie closer to the program as drawn.
+    plain = without_transform(HELDOUT_STYLE)
+    assert plain.wobble == HELDOUT_STYLE.wobble and plain.stroke_width == HELDOUT_STYLE.stroke_width
+    clean = [csg.render(csg.grammar.parse(p), 64) for p in PROGRAMS]
+    held = [outline_distance(_sketch(csg, p, s, style=HELDOUT_STYLE), c) for p, c in zip(PROGRAMS, clean)
+            for s in range(4)]
+    kept = [outline_distance(_sketch(csg, p, s, style=plain), c) for p, c in zip(PROGRAMS, clean) for s in range(4)]
+    assert np.mean(kept) < np.mean(held)
 
 
 def test_photographed_is_an_rgb_photo(csg):

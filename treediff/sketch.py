@@ -29,7 +29,7 @@ from __future__ import annotations
 import io
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -75,6 +75,17 @@ HELDOUT_STYLE = SketchStyle(
     ink=(0.65, 1.0), overshoot=(-0.04, 0.12), overshoot_drift=(0.0, 0.03), pen_lift_prob=0.5, max_strokes=4,
     lift_gap=(-0.03, 0.05),
 )
+
+
+
+def without_transform(style: SketchStyle) -> SketchStyle:
+    """`style` with the whole drawing kept on the canvas grid: no turn, scale or shift.
+
+    For diagnostics only (benchmarks/sketch_rate.py --style, sketch_ambiguity.py): the
+    simulator still draws the same random numbers, so each drawing is the one `style`
+    makes, minus that transform, and a comparison isolates what the transform costs."""
+    return replace(style, rotation_deg=(0.0, 0.0), offset=(0.0, 0.0), scale=(1.0, 1.0))
+
 
 SUPERSAMPLE = 4  # strokes are drawn at 4x and box-filtered down: anti-aliased, sub-pixel widths
 
@@ -481,7 +492,7 @@ SKETCH_COMPLEXITY_PENALTY = 0.03
 
 def make_sketch_domain(style: SketchStyle = TRAIN_STYLE) -> SketchDomain:
     from .renderers.csg2d import CSG2DRenderer
-    from .renderers.csg2d_repair import csg2d_sketch_repairs
+    from .renderers.csg2d_repair import csg2d_sketch_fits, csg2d_sketch_repairs
     from .verifier import shipped_rerank
 
     return SketchDomain(
@@ -494,6 +505,7 @@ def make_sketch_domain(style: SketchStyle = TRAIN_STYLE) -> SketchDomain:
         stop_at_goal=False,
         complexity_penalty=SKETCH_COMPLEXITY_PENALTY,
         repairs=csg2d_sketch_repairs,
+        fits=csg2d_sketch_fits,
         rerank=shipped_rerank,
         description="CSG2D from hand-drawn outlines: clean candidates scored against the strokes (registered-outline-chamfer)",
         style=style,

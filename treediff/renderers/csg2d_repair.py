@@ -341,3 +341,85 @@ def csg2d_sketch_repairs(grammar: Grammar, program: str, target: np.ndarray, ima
             shapes += _cutters_along(ys + 0.5, xs + 0.5, stray, per_digit)
         programs += [f"({op} {program} {shape})" for shape in dict.fromkeys(shapes)]
     return [grammar.parse(text) for text in regridded(program, size) + programs]
+
+
+# ----------------------------------------------------------------------------- sketch fits
+GAP_BRIDGE = 2  # closing iterations (pixels at 64) that bridge pen-lift gaps before a drawing's regions are filled
+MIN_REGION_FRACTION = 0.003  # enclosed regions smaller than this share of the canvas are pen loops, not shapes
+FIT_REGIONS = 3  # largest drawn regions that get shapes of their own
+
+
+def drawn_regions(strokes: np.ndarray) -> np.ndarray:
+    """The region an outline drawing encloses, by the even-odd rule: the pieces of paper
+    one, three, ... stroke loops deep, grown by a pixel to reach the middle of the pen line.
+
+    Pen-lift gaps are bridged first (a closing of GAP_BRIDGE pixels), else a loop drawn in
+    two strokes encloses nothing. Even-odd makes a ring drawn as two loops an annulus, not
+    a disc; the depth of each piece of paper is its distance from the outside in a graph
+    whose edges are the stroke loops that separate two pieces."""
+    pad = GAP_BRIDGE + 1
+    closed = ndimage.binary_closing(np.pad(strokes, pad), iterations=GAP_BRIDGE)[pad:-pad, pad:-pad] | strokes
+    paper, n_paper = ndimage.label(~closed)
+    ink, n_ink = ndimage.label(closed, structure=np.ones((3, 3), dtype=bool))
+    if n_paper == 0:
+        return np.zeros_like(strokes, dtype=bool)
+    border = set(np.unique(np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]]))) - {0}
+    # the pieces of paper each stroke component touches
+    touches = [set() for _ in range(n_ink + 1)]
+    for paper_id in range(1, n_paper + 1):
+        rim = ndimage.binary_dilation(paper == paper_id, structure=np.ones((3, 3), dtype=bool)) & closed
+        for ink_id in np.unique(ink[rim]).tolist():
+            touches[ink_id].add(paper_id)
+    depth = {p: 0 for p in border}
+    frontier, level = set(border), 0
+    while frontier:  # breadth first: each stroke loop crossed adds one to the depth
+        level += 1
+        reached = {p for ids in touches if ids & frontier for p in ids if p not in depth}
+        depth.update((p, level) for p in reached)
+        frontier = reached
+    inside = np.isin(paper, [p for p, d in depth.items() if d % 2 == 1])
+    return ndimage.binary_dilation(inside, iterations=1) & ~np.isin(paper, [p for p, d in depth.items() if d % 2 == 0])
+
+
+def _region_shapes(region: np.ndarray, per_digit: float) -> tuple[list[str], list[str]]:
+    """(whole shapes, arcs): the moment and box fits of a region (`fit_shapes`) and the
+    circles its outline follows in part (a bite, a bulge: `_circles_on_edge`)."""
+    shapes = fit_shapes(region)
+    arcs = []
+    for cx, cy, r in _circles_on_edge(region, most=3):
+        ex, ey, er = cx / per_digit, cy / per_digit, r / per_digit
+        if er <= 15.5 and abs(ex - 7.5) <= 12.0 and abs(ey - 7.5) <= 12.0:
+            arcs.append(f"(Circle {_digit(er)} {_digit(ex)} {_digit(ey)})")
+    return shapes, list(dict.fromkeys(arcs))
+
+
+def csg2d_sketch_fits(grammar: Grammar, target: np.ndarray) -> list[Node]:
+    """Programs read off an outline drawing without the policy: where search's greedy fit
+    begins (`Searcher.fit_chain`, whose sketch repairs then add what is missing).
+
+    Each of the largest regions the drawing encloses (`drawn_regions`) is fitted whole (a
+    circle or quads from its moments, the tightest box) and, since a line drawing of CSG
+    shows a cut as a concave arc, as a whole shape minus each circle its outline follows in
+    part. Two regions side by side are also offered as the union of their first fits.
+
+    Why: the policy reads a drawing's structure less reliably than its filled-picture
+    counterpart, and a search that settles early on shapes of the wrong kind (two circles
+    for a box with a bite out of it) spends its whole budget around them; a quad minus a
+    circle read off the outline scores above that within twenty programs."""
+    from ..sketch import _stroke_distances
+
+    strokes, _ = _stroke_distances(target)
+    size = target.shape[0]
+    per_digit = size / 16.0
+    region = drawn_regions(strokes)
+    labels, n = ndimage.label(region)
+    programs: list[str] = []
+    firsts = []
+    for k in _largest_labels(labels, n, region, MIN_REGION_FRACTION * size * size)[:FIT_REGIONS]:
+        shapes, arcs = _region_shapes(labels == k, per_digit)
+        firsts.append(shapes[:2])
+        programs += shapes + arcs
+        programs += [f"(- {shape} {arc})" for shape in shapes + arcs for arc in arcs if arc != shape]
+    if len(firsts) >= 2:
+        programs += [f"(+ {a} {b})" for a in firsts[0] for b in firsts[1]]
+    return [grammar.parse(text) for text in dict.fromkeys(programs)]
