@@ -100,7 +100,10 @@ def main() -> int:
     parser.add_argument("--complexity-penalty", type=float,
                         help="score units per primitive the search subtracts (default: the domain's)")
     parser.add_argument("--simplify", action="store_true", help="the polish also tries dropping operands")
-    parser.add_argument("--no-repair", action="store_true", help="ablation: no residual repairs of unexplained strokes")
+    parser.add_argument("--no-repair", action="store_true",
+                        help="ablation: no residual repairs of unexplained strokes (and so no fit, which is built by them)")
+    parser.add_argument("--no-fit", action="store_true",
+                        help="ablation: no start from shapes read off the drawing (csg2d_sketch_fits)")
     parser.add_argument("--no-verifier", action="store_true",
                         help="ablation: answer with the best-scoring program, not the verifier's choice among the best")
     parser.add_argument("--repair-after", type=int,
@@ -145,6 +148,7 @@ def main() -> int:
         prep_seconds = time.time() - t0
         reference = framed_target(domain, node, searcher.image_size, args.frame)
         cfg = SearchConfig(budget=budgets[-1], beam=args.beam, simplify=args.simplify, repair=not args.no_repair,
+                           fit_start=not (args.no_repair or args.no_fit),
                            repair_after=repair_after, rerank_top=0 if args.no_verifier else SearchConfig.rerank_top)
         result = searcher.search(target, cfg, seed=args.seed + i)
         best_at = {}
@@ -172,7 +176,8 @@ def main() -> int:
                "score_measure": domain.score_measure, "beam": args.beam,
                "verifier": None if args.no_verifier or domain.rerank is None else SearchConfig.rerank_top,
                "complexity_penalty": domain.complexity_penalty, "simplify": args.simplify,
-               "repair_after": None if args.no_repair else repair_after}
+               "repair_after": None if args.no_repair else repair_after,
+               "fit_start": not (args.no_repair or args.no_fit)}
     for variant in variants:
         rs = [r for r in records if r["variant"] == variant]
         if not rs:

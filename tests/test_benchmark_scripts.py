@@ -26,6 +26,7 @@ def test_sketch_rate_script():
     assert summary["n"] == 2 and summary["score_measure"] == "registered-outline-chamfer"
     drawn = summary["drawn"]
     assert drawn["problems"] == 2 and 0.0 <= drawn["pct_iou90_at_6"] <= 100.0
+    assert summary["fit_start"] is True and summary["style"] == "heldout"
 
 
 def test_solve_rate_script():
