@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 import time
 
@@ -37,6 +36,7 @@ import torch
 from tqdm import tqdm
 
 from treediff.errors import TreediffError
+from treediff.utils import print_summary, run_script
 from treediff.metrics import iou
 from treediff.preprocess import preprocess_sketch
 from treediff.sketch import (HELDOUT_STYLE, TRAIN_STYLE, drawable_programs, outline_distance, outline_score,
@@ -119,17 +119,9 @@ def main() -> int:
         summary[style] = {**{f"pct_iou90_{c}": round(100.0 * h / len(programs), 1) for c, h in hits.items()},
                           "pct_truth_beaten_by_goal": round(100.0 * truth_beaten / len(programs), 1)}
     summary["wall_seconds"] = round(time.time() - started, 1)
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        for key, value in summary.items():
-            print(f"{key:26s} {value}")
+    print_summary(summary, args.json)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except TreediffError as err:
-        print(f"treediff: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
+    run_script(main)

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from treediff.checkpoint import default_checkpoint, load_checkpoint, read_metadata
 from treediff.errors import TreediffError
+from treediff.utils import print_summary, run_script
 from treediff.metrics import iou
 from treediff.preprocess import _crop, _square_window, preprocess_sketch
 from treediff.search import SearchConfig, Searcher, repair_start
@@ -102,6 +103,8 @@ def main() -> int:
     parser.add_argument("--simplify", action="store_true", help="the polish also tries dropping operands")
     parser.add_argument("--no-repair", action="store_true",
                         help="ablation: no residual repairs of unexplained strokes (and so no fit, which is built by them)")
+    parser.add_argument("--fit-join-after", type=int,
+                        help="programs tried before the fit joins the beam (default: when the repairs start)")
     parser.add_argument("--no-fit", action="store_true",
                         help="ablation: no start from shapes read off the drawing (csg2d_sketch_fits)")
     parser.add_argument("--no-verifier", action="store_true",
@@ -148,7 +151,7 @@ def main() -> int:
         prep_seconds = time.time() - t0
         reference = framed_target(domain, node, searcher.image_size, args.frame)
         cfg = SearchConfig(budget=budgets[-1], beam=args.beam, simplify=args.simplify, repair=not args.no_repair,
-                           fit_start=not (args.no_repair or args.no_fit),
+                           fit_start=not (args.no_repair or args.no_fit), fit_join_after=args.fit_join_after,
                            repair_after=repair_after, rerank_top=0 if args.no_verifier else SearchConfig.rerank_top)
         result = searcher.search(target, cfg, seed=args.seed + i)
         best_at = {}
@@ -195,17 +198,9 @@ def main() -> int:
             "problems": len(rs),
         }
     summary["wall_seconds"] = round(time.time() - started, 1)
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        for key, value in summary.items():
-            print(f"{key:20s} {value}")
+    print_summary(summary, args.json)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except TreediffError as err:
-        print(f"treediff: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
+    run_script(main)

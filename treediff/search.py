@@ -65,6 +65,7 @@ class SearchConfig:
     fit_start: bool = True  # also start from a greedy residual fit of the target (`Searcher.fit_chain`)
     fit_steps: int = 6  # ... at most this many repairs long
     fit_width: int = 1  # ... keeping this many programs at each step (a beam; 1 = greedy)
+    fit_join_after: int | None = None  # programs tried before the fit joins the beam (None: when repairs start)
     # With a domain that has `Domain.rerank` (sketches: a learned verifier), the answer is
     # its choice among this many best-scoring programs tried, not the best-scoring one; 0: off.
     rerank_top: int = 40
@@ -479,13 +480,18 @@ class Searcher:
                     c = consider(edit.apply(self.grammar, parent.state.node), parent.logprob + lp)
                     if c is not None and c.solved and stop:
                         return self._finish(cfg, target, c, visited, t0, trace)
-            if fitted is not None and not fit_joined and len(visited) >= cfg.repair_after:
+            join_after = cfg.repair_after if cfg.fit_join_after is None else cfg.fit_join_after
+            if fitted is not None and not fit_joined and len(visited) >= join_after:
                 # The fit joins the beam where the repairs start, but the repairs and the
                 # polish keep working on the policy's best: a fit that stalls just short of
                 # the goal would otherwise take them over (the README example). It is the
-                # answer only if nothing better turns up.
+                # answer only if nothing better turns up. Joining earlier (fit_join_after),
+                # it becomes the best when it scores better, and the polish works on it.
                 fit_joined = True
                 new.append(fitted)
+                if cfg.fit_join_after is not None and fitted.objective > best.objective:
+                    best = fitted
+                    trace.append((len(visited), best.text, best.score))
             if (cfg.repair and self.domain.repairs and best.text not in repaired
                     and len(visited) >= cfg.repair_after):
                 repaired.add(best.text)

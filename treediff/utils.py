@@ -87,3 +87,22 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def print_json(obj) -> None:
     print(json.dumps(obj, indent=None, sort_keys=False))
+
+
+def print_summary(summary: dict, as_json: bool) -> None:
+    """A benchmark's figures: one JSON line, or one aligned `key value` line each."""
+    if as_json:
+        print_json(summary)
+        return
+    width = max(map(len, summary), default=0) + 2
+    for key, value in summary.items():
+        print(f"{key:{width}s} {value}")
+
+
+def run_script(main) -> None:
+    """Exit with `main()`'s code; a TreediffError is one line on stderr and its exit code, not a traceback."""
+    try:
+        sys.exit(main())
+    except TreediffError as err:
+        print(f"treediff: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
