@@ -304,3 +304,20 @@ def test_sketch_fits_read_a_shape_with_a_bite(truth):
     without = searcher.search(drawing, SearchConfig(budget=150, fit_start=False), seed=0)
     assert iou(clean, sketch.render(fitted.node)) >= 0.9 > iou(clean, sketch.render(without.node))
     assert fitted.nodes_expanded == without.nodes_expanded == 150
+
+
+def test_fit_joins_the_beam_when_asked():
+    """By default the fit waits for the repairs (here never: they start after the budget)
+    and is the answer only at the end; with fit_join_after=0 it becomes the best program as
+    soon as it is built, so the polish and the beam work from it."""
+    import numpy as np
+
+    sketch = get_domain("csg2d-sketch")
+    g = sketch.grammar
+    drawing = sketch.target_image(g.parse("(- (Quad 8 8 A 6 H) (Circle 3 A 6))"), np.random.default_rng(0))
+    searcher = Searcher(sketch, untrained_model(sketch))
+    late = searcher.search(drawing, SearchConfig(budget=150, rerank_top=0, tidy=False), seed=0)
+    early = searcher.search(drawing, SearchConfig(budget=150, rerank_top=0, tidy=False, fit_join_after=0), seed=0)
+    late_fit = [n for n, text, _ in late.trace if text == late.program]
+    assert late_fit == [150]  # the held-back fit, taken at the end
+    assert early.trace[-1][0] < 150 and early.score >= late.score
