@@ -105,6 +105,8 @@ def main() -> int:
                         help="ablation: no residual repairs of unexplained strokes (and so no fit, which is built by them)")
     parser.add_argument("--fit-join-after", type=int,
                         help="programs tried before the fit joins the beam (default: when the repairs start)")
+    parser.add_argument("--fit-width", type=int, default=SearchConfig.fit_width,
+                        help="programs the fit keeps at each step (1: greedy)")
     parser.add_argument("--no-fit", action="store_true",
                         help="ablation: no start from shapes read off the drawing (csg2d_sketch_fits)")
     parser.add_argument("--no-verifier", action="store_true",
@@ -152,6 +154,7 @@ def main() -> int:
         reference = framed_target(domain, node, searcher.image_size, args.frame)
         cfg = SearchConfig(budget=budgets[-1], beam=args.beam, simplify=args.simplify, repair=not args.no_repair,
                            fit_start=not (args.no_repair or args.no_fit), fit_join_after=args.fit_join_after,
+                           fit_width=args.fit_width,
                            repair_after=repair_after, rerank_top=0 if args.no_verifier else SearchConfig.rerank_top)
         result = searcher.search(target, cfg, seed=args.seed + i)
         best_at = {}
