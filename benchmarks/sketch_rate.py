@@ -16,6 +16,12 @@ foreground IoU, stricter than the mean of foreground and background IoU). With
 ``--frame bbox`` the drawing is cropped to its bounding box as for real photos, and the
 clean target is framed the same way (cropped to its own bounding box) before the IoU.
 
+A diagnostic beside it, never the success test: % whose answer reaches IoU >= 0.9 with the
+target turned, scaled and shifted within the held-out style's own whole-drawing range
+(`iou_up_to_transform`), what the drawing cannot show; ``--style heldout-untransformed``
+draws the same drawings without that transform (docs/models.md, "Where the rest of the
+gap is").
+
 Also reported: % whose search stopped as solved by the outline goal (and, as its upper
 bound, % where the clean target itself passes the goal on the preprocessed drawing),
 median seconds per search (to the goal or the largest budget), median preprocessing seconds.
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -75,6 +82,46 @@ def framed_target(domain, node, size: int, frame: str) -> np.ndarray:
     square = _crop(mask, *_square_window(mask, "bbox"))
     small = Image.fromarray(square.astype(np.uint8) * 255).resize((size, size), Image.Resampling.BOX)
     return np.asarray(small, dtype=np.float32) / 255.0
+
+
+def iou_up_to_transform(reference: np.ndarray, render: np.ndarray, style) -> float:
+    """Diagnostic: the best IoU of `render` with `reference` turned, scaled and shifted (about
+    the centre) within `style`'s whole-drawing ranges, searched coarse to fine.
+
+    The drawing carries no trace of that transform, so an answer this close to the target
+    differs from it only by what the drawing cannot show. Never the reported success test."""
+    from scipy.ndimage import affine_transform
+
+    size = reference.shape[0]
+    centre = np.array([size / 2.0 - 0.5, size / 2.0 - 0.5])
+    shift_max = style.offset[1] * size
+    lo = np.array([style.rotation_deg[0], style.scale[0], -shift_max, -shift_max])
+    hi = np.array([style.rotation_deg[1], style.scale[1], shift_max, shift_max])
+    mask = render > 0.5
+
+    def score(params) -> float:
+        angle, scale, dx, dy = params
+        if math.hypot(dx, dy) > shift_max + 1e-9:
+            return -1.0
+        t = math.radians(angle)
+        # output pixel p takes the reference at M (p - centre - shift) + centre, M the inverse turn and scale
+        inverse = np.array([[math.cos(t), math.sin(t)], [-math.sin(t), math.cos(t)]]) / scale
+        offset = centre - inverse @ (centre + np.array([dy, dx]))
+        moved = affine_transform(reference, inverse, offset=offset, order=1, mode="constant") > 0.5
+        union = np.count_nonzero(moved | mask)
+        return float(np.count_nonzero(moved & mask) / union) if union else 1.0
+
+    best, best_iou = np.array([0.0, 1.0, 0.0, 0.0]), score((0.0, 1.0, 0.0, 0.0))
+    axes = [np.linspace(lo[k], hi[k], 5) for k in range(4)]  # coarse: the whole range
+    step = (hi - lo) / 8
+    for _ in range(4):
+        for params in np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 4):
+            value = score(params)
+            if value > best_iou:
+                best, best_iou = params, value
+        axes = [np.clip(best[k] + step[k] * np.array([-1.0, 0.0, 1.0]), lo[k], hi[k]) for k in range(4)]
+        step = step / 2
+    return best_iou
 
 
 def load_model(path: str | None, domain):
@@ -169,10 +216,12 @@ def main() -> int:
             render = domain.render(domain.grammar.parse(program), searcher.image_size)
             best_at[b] = iou(reference, render)
         truth_solved = domain.goal(target, reference)[0]  # the clean target, framed like the drawing
+        tolerant = iou_up_to_transform(reference, render, HELDOUT_STYLE)  # the answer at the largest budget
         record = {"index": i, "variant": variant, "target": programs[i], "program": result.program,
                   "outline_solved": result.solved, "clean_target_outline_solved": truth_solved, "score": round(result.score, 4), "nodes": result.nodes_expanded,
                   "seconds": round(result.seconds, 3), "prep_seconds": round(prep_seconds, 3),
-                  **{f"iou_at_{b}": round(v, 4) for b, v in best_at.items()}}
+                  **{f"iou_at_{b}": round(v, 4) for b, v in best_at.items()},
+                  "iou_up_to_style_transform": round(tolerant, 4)}
         records.append(record)
         if args.records:
             print(json.dumps(record), flush=True)
@@ -196,6 +245,10 @@ def main() -> int:
             "pct_clean_target_outline_solved": round(100.0 * sum(r["clean_target_outline_solved"] for r in rs)
                                                      / len(rs), 1),
             "mean_iou_at_max": round(statistics.mean(r[f"iou_at_{budgets[-1]}"] for r in rs), 4),
+            # Diagnostic, not the success test: right up to a turn, scale and shift within the
+            # held-out style's range, which the drawing cannot show (`iou_up_to_transform`).
+            "pct_iou90_up_to_style_transform_at_max": round(
+                100.0 * sum(r["iou_up_to_style_transform"] >= 0.9 for r in rs) / len(rs), 1),
             "median_seconds": round(statistics.median(r["seconds"] for r in rs), 2),
             "median_prep_seconds": round(statistics.median(r["prep_seconds"] for r in rs), 3),
             "problems": len(rs),

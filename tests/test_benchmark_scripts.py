@@ -27,6 +27,23 @@ def test_sketch_rate_script():
     drawn = summary["drawn"]
     assert drawn["problems"] == 2 and 0.0 <= drawn["pct_iou90_at_6"] <= 100.0
     assert summary["fit_start"] is True and summary["style"] == "heldout"
+    assert drawn["pct_iou90_up_to_style_transform_at_max"] >= drawn["pct_iou90_at_6"]
+
+
+def test_iou_up_to_transform_forgives_a_small_shift_only():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from sketch_rate import iou_up_to_transform
+
+    from treediff.domains import get_domain
+    from treediff.sketch import HELDOUT_STYLE, without_transform
+
+    d = get_domain("csg2d")
+    target = d.render_text("(Quad 8 8 3 8 G)")
+    moved = d.render_text("(Quad 7 8 3 8 G)")  # a digit (4 px) to the left: IoU 0.6
+    assert iou_up_to_transform(target, moved, without_transform(HELDOUT_STYLE)) < 0.7
+    assert iou_up_to_transform(target, moved, HELDOUT_STYLE) > 0.75
+    assert iou_up_to_transform(target, target, HELDOUT_STYLE) == 1.0
+    assert iou_up_to_transform(target, d.render_text("(Circle 3 3 3)"), HELDOUT_STYLE) < 0.05  # far away
 
 
 def test_solve_rate_script():
