@@ -268,7 +268,9 @@ def test_regridded_moves_the_whole_program_back_onto_the_grid():
 def test_drawn_regions_fill_outlines_by_the_even_odd_rule():
     """A ring drawn as two loops encloses an annulus, not a disc; a crescent drawn as one
     loop encloses the crescent."""
-    from treediff.renderers.csg2d_repair import drawn_regions
+    import numpy as np
+
+    from treediff.renderers.csg2d_repair import csg2d_sketch_fits, drawn_regions
     from treediff.sketch import outline_of
 
     sketch = get_domain("csg2d-sketch")
@@ -278,6 +280,8 @@ def test_drawn_regions_fill_outlines_by_the_even_odd_rule():
     crescent = sketch.render_text("(- (Circle 6 8 7) (Circle 5 B 5))") > 0.5
     region = drawn_regions(outline_of(crescent.astype("float32")))
     assert (region & crescent).sum() / (region | crescent).sum() > 0.85
+    blank = np.zeros((64, 64), dtype=bool)
+    assert not drawn_regions(blank).any() and csg2d_sketch_fits(sketch.grammar, blank.astype("float32")) == []
 
 
 @pytest.mark.parametrize("truth", [
