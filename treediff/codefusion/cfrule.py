@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-from lark import Lark, Transformer, v_args
+from lark import Lark, Transformer
 from lark.exceptions import LarkError
 
 GRAMMAR = Path(__file__).resolve().parents[1] / "grammars" / "cfrule.lark"
