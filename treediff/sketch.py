@@ -77,7 +77,6 @@ HELDOUT_STYLE = SketchStyle(
 )
 
 
-
 def without_transform(style: SketchStyle) -> SketchStyle:
     """`style` with the whole drawing kept on the canvas grid: no turn, scale or shift.
 
