@@ -182,12 +182,16 @@ def cmd_train(args) -> int:
     from .domains import get_domain
 
     get_domain(args.domain)  # fail fast on an unknown domain
-    result = train(cfg)
-    if args.json:
+    _report_training(train(cfg), args.json, "checkpoint", "model.safetensors")
+    return 0
+
+
+def _report_training(result: dict, as_json: bool, what: str, weights: str) -> None:
+    """A finished training run: its JSON result, or one line from the first rank (under torchrun)."""
+    if as_json:
         print(json.dumps(result))
     elif int(os.environ.get("RANK", "0")) == 0:
-        print(f"trained {result['step']} steps; checkpoint in {result['out']}/model.safetensors")
-    return 0
+        print(f"trained {result['step']} steps; {what} in {result['out']}/{weights}")
 
 
 def cmd_train_verifier(args) -> int:
@@ -198,11 +202,7 @@ def cmd_train_verifier(args) -> int:
     cfg = VerifierTrainConfig(out=args.out, sketches=args.sketches, steps=args.steps, batch_size=args.batch_size,
                               lr=args.lr, seed=args.seed, device=args.device, threads=args.threads,
                               save_every=args.save_every, resume=args.resume, workers=args.workers)
-    result = train_verifier(cfg)
-    if args.json:
-        print(json.dumps(result))
-    elif int(os.environ.get("RANK", "0")) == 0:
-        print(f"trained {result['step']} steps; verifier in {result['out']}/verifier.safetensors")
+    _report_training(train_verifier(cfg), args.json, "verifier", "verifier.safetensors")
     return 0
 
 
