@@ -13,7 +13,11 @@ pick one candidate:
 * ``verifier``: the answer `treediff solve --sketch` gives among its best programs (the
   shipped verifier's logit plus its weight times the objective, `Domain.rerank`);
 * ``as_drawn``: the smallest outline distance without registration (the drawing taken
-  to lie exactly on the canvas grid).
+  to lie exactly on the canvas grid);
+* ``goal_on_detail`` and ``verifier_on_detail``: the goal's score measured on the pen's
+  centre line at 256 px (`preprocess.read_sketch`, `sketch.detail_outline_score`) instead
+  of the 64 px drawing, alone and in the verifier's choice (what `treediff solve --sketch`
+  does since session 16).
 
 Printed per style: the % of drawings whose chosen program's clean render reaches IoU >= 0.9
 with the truth (the benchmark's success), and the % where some program below that IoU is
@@ -38,9 +42,9 @@ from tqdm import tqdm
 from treediff.errors import TreediffError
 from treediff.utils import print_summary, run_script
 from treediff.metrics import iou
-from treediff.preprocess import preprocess_sketch
-from treediff.sketch import (HELDOUT_STYLE, TRAIN_STYLE, drawable_programs, outline_distance, outline_score,
-                             register_sketch_domain, sketch_program, without_transform)
+from treediff.preprocess import read_sketch
+from treediff.sketch import (HELDOUT_STYLE, TRAIN_STYLE, detail_outline_score, drawable_programs, outline_distance,
+                             outline_score, register_sketch_domain, sketch_program, without_transform)
 
 STYLES = {"train": TRAIN_STYLE, "heldout": HELDOUT_STYLE, "heldout-untransformed": without_transform(HELDOUT_STYLE)}
 PROGRAM_SEED = 2026  # not a benchmark split's (sketch.BENCHMARK_PROGRAM_SEEDS) nor the verifier's training seed
@@ -94,25 +98,32 @@ def main() -> int:
                "candidates": "the truth and every program one or two numbers a digit away",
                "success": "foreground IoU of >0.5 masks, chosen program vs truth, >= 0.9"}
     for style in styles:
-        hits = {"goal": 0, "verifier": 0, "as_drawn": 0}
+        hits = {"goal": 0, "verifier": 0, "as_drawn": 0, "goal_on_detail": 0, "verifier_on_detail": 0}
         truth_beaten = 0
         for i, program in enumerate(tqdm(programs, desc=f"one-shape drawings, {style}", file=sys.stderr)):
             node = grammar.parse(program)
             drawing = sketch_program(domain, node, DRAW_SIZE, np.random.default_rng(args.seed * 100_003 + i),
                                      STYLES[style])
-            target = preprocess_sketch(1.0 - drawing, size, frame="canvas")
+            reading = read_sketch(1.0 - drawing, size, frame="canvas")
+            target = reading.image
             truth = domain.render(node, size)
             # in text order, so that a tie is not settled in the truth's favour
-            images = [truth if text == program else domain.render(grammar.parse(text), size)
-                      for text in sorted([program, *neighbours(program)])]
-            images = [image for image in images if (image > 0.5).any()]
+            texts = sorted([program, *neighbours(program)])
+            images = [truth if text == program else domain.render(grammar.parse(text), size) for text in texts]
+            kept = [j for j, image in enumerate(images) if (image > 0.5).any()]
+            images = [images[j] for j in kept]
+            side = reading.skeleton.shape[0]
+            fine = np.array([detail_outline_score(reading.skeleton, domain.render_text(texts[j], side)) for j in kept])
             ious = np.array([iou(truth, image) for image in images])
             true_score = outline_score(target, truth)
             scores = np.array([outline_score(target, image) for image in images])
             objectives = scores - domain.complexity_penalty  # one shape each
             picks = {"goal": int(np.argmax(scores)),
                      "verifier": int(np.argmax(domain.rerank(target, images, list(objectives)))),
-                     "as_drawn": int(np.argmin([outline_distance(target, image) for image in images]))}
+                     "as_drawn": int(np.argmin([outline_distance(target, image) for image in images])),
+                     "goal_on_detail": int(np.argmax(fine)),
+                     "verifier_on_detail": int(np.argmax(domain.rerank(target, images,
+                                                                        list(fine - domain.complexity_penalty))))}
             for chooser, pick in picks.items():
                 hits[chooser] += bool(ious[pick] >= 0.9)
             truth_beaten += bool((scores[ious < 0.9] > true_score).any())

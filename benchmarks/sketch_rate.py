@@ -6,10 +6,12 @@
 region covering 3-60% of it) are drawn by the sketch simulator in the HELD-OUT style (wider
 ranges than training, other seeds) at 256 px, in two variants: the drawing as a clean scan
 ("drawn") and the same drawing photographed (paper, ink colour, lighting, blur, rotation,
-JPEG q60; "photo"). Each goes through `preprocess_sketch` to 64 px and is solved with beam
-search in the ``csg2d-sketch`` domain (registered-outline-chamfer goal). The answer at budget b is
-the learned verifier's choice among the 40 best-scoring of the first b programs tried, as
-`treediff solve --sketch` returns it (``--no-verifier``: the best-scoring one). A problem counts
+JPEG q60; "photo"). Each goes through `read_sketch` to 64 px (and the pen's centre line at
+256 px) and is solved with beam search in the ``csg2d-sketch`` domain (registered-outline-chamfer
+goal). The answer at budget b is the learned verifier's choice among the 40 best-scoring of the
+first b programs tried, with their outline score measured again on the centre line, as
+`treediff solve --sketch` returns it (``--no-detail``: on the 64 px drawing, as before session
+16; ``--no-verifier``: the best-scoring one). A problem counts
 as recovered at budget b when that program has a clean render whose
 FOREGROUND IoU of the >0.5 masks with the clean target (64 px) is at least 0.9 (plain
 foreground IoU, stricter than the mean of foreground and background IoU). With
@@ -46,7 +48,7 @@ from treediff.checkpoint import default_checkpoint, load_checkpoint, read_metada
 from treediff.errors import TreediffError
 from treediff.utils import print_summary, run_script
 from treediff.metrics import iou
-from treediff.preprocess import _crop, _square_window, preprocess_sketch
+from treediff.preprocess import _crop, _square_window, read_sketch
 from treediff.search import SearchConfig, Searcher, repair_start
 from treediff.sketch import (BENCHMARK_PROGRAM_SEEDS, HELDOUT_STYLE, SKETCH_DOMAIN, drawable_programs, photographed,
                              register_sketch_domain, sketch_program, without_transform)
@@ -156,6 +158,8 @@ def main() -> int:
                         help="programs the fit keeps at each step (1: greedy)")
     parser.add_argument("--no-fit", action="store_true",
                         help="ablation: no start from shapes read off the drawing (csg2d_sketch_fits)")
+    parser.add_argument("--no-detail", action="store_true",
+                        help="ablation: choose the answer on the 64 px drawing, not on its centre line at 256 px")
     parser.add_argument("--no-verifier", action="store_true",
                         help="ablation: answer with the best-scoring program, not the verifier's choice among the best")
     parser.add_argument("--repair-after", type=int,
@@ -196,20 +200,21 @@ def main() -> int:
                                  STYLES[args.style])
         picture = 1.0 - drawing if variant == "drawn" else photographed(drawing, np.random.default_rng(draw_offset + 20_000 + i))
         t0 = time.time()
-        target = preprocess_sketch(picture, searcher.image_size, frame=args.frame)
+        reading = read_sketch(picture, searcher.image_size, frame=args.frame)
+        target, detail = reading.image, None if args.no_detail else reading.skeleton
         prep_seconds = time.time() - t0
         reference = framed_target(domain, node, searcher.image_size, args.frame)
         cfg = SearchConfig(budget=budgets[-1], beam=args.beam, simplify=args.simplify, repair=not args.no_repair,
                            fit_start=not (args.no_repair or args.no_fit), fit_join_after=args.fit_join_after,
                            fit_width=args.fit_width,
                            repair_after=repair_after, rerank_top=0 if args.no_verifier else SearchConfig.rerank_top)
-        result = searcher.search(target, cfg, seed=args.seed + i)
+        result = searcher.search(target, cfg, seed=args.seed + i, detail=detail)
         best_at = {}
         for b in budgets:
             if b >= result.nodes_expanded:
                 program = result.program
             elif domain.rerank is not None and cfg.rerank_top > 1:  # the verifier's choice among the first b
-                program = searcher.tidy(searcher.choose(target, result.visits[:b], cfg.rerank_top), target).text
+                program = searcher.tidy(searcher.choose(target, result.visits[:b], cfg.rerank_top, detail=detail), target).text
             else:
                 entries = [t for t in result.trace if t[0] <= b]
                 program = entries[-1][1] if entries else result.trace[0][1]
@@ -232,7 +237,8 @@ def main() -> int:
                "verifier": None if args.no_verifier or domain.rerank is None else SearchConfig.rerank_top,
                "complexity_penalty": domain.complexity_penalty, "simplify": args.simplify,
                "repair_after": None if args.no_repair else repair_after,
-               "fit_start": not (args.no_repair or args.no_fit)}
+               "fit_start": not (args.no_repair or args.no_fit),
+               "chosen_on_detail": not args.no_detail and not args.no_verifier}
     for variant in variants:
         rs = [r for r in records if r["variant"] == variant]
         if not rs:

@@ -58,5 +58,31 @@ def test_sketch_ambiguity_script():
     summary = run_script("sketch_ambiguity.py", "--n", "2", "--styles", "train,heldout-untransformed")
     assert summary["n"] == 2 and {"train", "heldout-untransformed"} <= summary.keys()
     for figures in (summary["train"], summary["heldout-untransformed"]):
-        assert set(figures) == {"pct_iou90_goal", "pct_iou90_verifier", "pct_iou90_as_drawn", "pct_truth_beaten_by_goal"}
+        assert set(figures) == {"pct_iou90_goal", "pct_iou90_verifier", "pct_iou90_as_drawn", "pct_iou90_goal_on_detail",
+                                "pct_iou90_verifier_on_detail", "pct_truth_beaten_by_goal"}
         assert all(0.0 <= v <= 100.0 for v in figures.values())
+
+
+def test_sketch_ceiling_script():
+    """Without the whole-drawing transform and with a steady hand every drawing tells its
+    program; the held-out transform leaves some drawings open."""
+    summary = run_script("sketch_ceiling.py", "--n", "6", "--draws", "2", "--grid", "17,9", "--sigma", "0.05",
+                         "--styles", "heldout-untransformed,heldout", "--sigma-circles", "3")
+    assert summary["n"] == 6 and sum(summary["programs_by_shapes_shown"].values()) == 6
+    steady = summary["heldout-untransformed@sigma=0.05"]
+    assert steady["pct_ceiling"] == steady["pct_most_probable"] == 100.0
+    held_out = summary["heldout@sigma=0.05"]
+    assert 0.0 < held_out["pct_most_probable"] <= 100.0 and held_out["pct_ceiling"] < 100.0
+    assert held_out["median_candidates"] > steady["median_candidates"] == 1
+    assert 0.0 < summary["measured_sigma"]["heldout"]["centre"] < 0.5
+
+
+def test_visible_part_drops_operands_that_change_no_pixel():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from sketch_ceiling import visible_part
+
+    from treediff.domains import get_domain
+
+    d = get_domain("csg2d")
+    assert visible_part(d, "(- (Circle 3 6 4) (Circle 0 1 F))") == "(Circle 3 6 4)"  # a point-sized cut far away
+    assert visible_part(d, "(- (Quad 8 8 5 5 H) (Circle 3 9 7))") == "(- (Quad 8 8 5 5 H) (Circle 3 9 7))"

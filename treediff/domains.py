@@ -73,6 +73,12 @@ class Domain:
     # of its `SearchConfig.rerank_top` best programs (verifier.py: a learned verifier for
     # sketches, where the goal's score is only a proxy for what was meant).
     rerank: Callable | None = None
+    # Optional finer score for that choice: ``detail_score(detail, image) -> score``, where
+    # `detail` is a sharper reading of the target than the model's input, given by the caller
+    # (sketches: the pen's centre line at 4x, `preprocess.read_sketch`), and `image` a render
+    # at its size. When a search is given `detail`, the answer is chosen with it in place
+    # of the goal's score (`Searcher.ranked`).
+    detail_score: Callable | None = None
     grammar_kwargs: dict = field(default_factory=dict)
 
     @cached_property

@@ -19,12 +19,18 @@ uneven lighting, JPEG noise and a slightly rotated sheet:
    standard pen width, so a thick marker and a fine pen look alike to the model;
 7. resized (area average) to the model input. Ink = 1, like renders.
 
+`read_sketch` also returns the skeleton of step 6 at `DETAIL` times the input size: the
+pen's centre line, sharper than the model input can hold (a digit of the CSG2D grid is 4
+pixels at 64 but 16 in the skeleton). The sketch domain's final choice measures
+candidates against it (`sketch.detail_outline_score`).
+
 `looks_like_sketch` tells line drawings (thin strokes, little filled area) from filled
 pictures such as renders, for the automatic switch to sketch mode.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +43,7 @@ FILL = 0.75  # frame="bbox": the drawing's longer side as a fraction of the canv
 MIN_CONTRAST = 0.12  # ink must darken the paper by at least this fraction
 STROKE_WIDTH = 0.025  # standard pen width after normalisation, fraction of the canvas side
 MAX_INK = 0.35  # more ink than this (after thresholding) is not a line drawing
+DETAIL = 4  # the skeleton `read_sketch` returns is this many times the model input's side
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:
@@ -167,30 +174,34 @@ def _crop(mask: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
     return out
 
 
-def _normalise_strokes(mask: np.ndarray, size: int) -> np.ndarray:
-    """Strokes thinned to their skeleton and redrawn at the standard width, at `size`."""
+def _normalise_strokes(mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(strokes thinned to their skeleton and redrawn at the standard width, at `size`;
+    that skeleton, at DETAIL * size)."""
     from PIL import Image
     from scipy.ndimage import binary_dilation
     from skimage.morphology import disk, skeletonize
 
-    hires = 4 * size
+    hires = DETAIL * size
     img = Image.fromarray(mask.astype(np.uint8) * 255).resize((hires, hires), Image.Resampling.BOX
                                                               if mask.shape[0] > hires else Image.Resampling.BILINEAR)
     skeleton = skeletonize(np.asarray(img) > 64)
     radius = max(int(round(STROKE_WIDTH * hires / 2)), 1)
     strokes = binary_dilation(skeleton, structure=disk(radius))
     small = Image.fromarray(strokes.astype(np.uint8) * 255).resize((size, size), Image.Resampling.BOX)
-    return np.asarray(small, dtype=np.float32) / 255.0
+    return np.asarray(small, dtype=np.float32) / 255.0, skeleton
 
 
-def preprocess_sketch(image: np.ndarray, size: int = 64, *, frame: str = "bbox") -> np.ndarray:
-    """A photo/scan of a line drawing -> float32 (size, size) in [0, 1], ink = 1, standard pen width.
+@dataclass(frozen=True)
+class SketchReading:
+    """A drawing read for sketch mode: `image`, the model input (float32 (size, size), ink
+    = 1, standard pen width), and `skeleton`, the pen's centre line (bool, DETAIL * size)."""
 
-    `image`: grey or RGB(A), uint8 or float in [0, 1], any size up to the pixel limit.
-    `frame`: "bbox" (crop to the drawing, which then spans `FILL` of the canvas) or
-    "canvas" (the whole picture is the canvas). Raises TreediffError for a blank or flat
-    picture, a picture without any drawing, or one with too much ink to be a line drawing.
-    """
+    image: np.ndarray
+    skeleton: np.ndarray
+
+
+def read_sketch(image: np.ndarray, size: int = 64, *, frame: str = "bbox") -> SketchReading:
+    """A photo/scan of a line drawing -> its `SketchReading` at `size` (see `preprocess_sketch`)."""
     if frame not in ("bbox", "canvas"):
         raise TreediffError(f"unknown frame '{frame}'; choices: bbox, canvas")
     rgb = _limit_side(_as_rgb(image), WORK_SIDE)
@@ -206,7 +217,18 @@ def preprocess_sketch(image: np.ndarray, size: int = 64, *, frame: str = "bbox")
     if mask.mean() > MAX_INK:
         raise TreediffError(f"{100 * mask.mean():.0f}% of the picture is ink: this is not a line drawing "
                             f"(sketch mode reads outlines drawn with a pen)")
-    return _normalise_strokes(_crop(mask, *_square_window(mask, frame)), size)
+    return SketchReading(*_normalise_strokes(_crop(mask, *_square_window(mask, frame)), size))
+
+
+def preprocess_sketch(image: np.ndarray, size: int = 64, *, frame: str = "bbox") -> np.ndarray:
+    """A photo/scan of a line drawing -> float32 (size, size) in [0, 1], ink = 1, standard pen width.
+
+    `image`: grey or RGB(A), uint8 or float in [0, 1], any size up to the pixel limit.
+    `frame`: "bbox" (crop to the drawing, which then spans `FILL` of the canvas) or
+    "canvas" (the whole picture is the canvas). Raises TreediffError for a blank or flat
+    picture, a picture without any drawing, or one with too much ink to be a line drawing.
+    """
+    return read_sketch(image, size, frame=frame).image
 
 
 def load_sketch(path: str | Path, size: int = 64, *, frame: str = "bbox") -> np.ndarray:

@@ -420,8 +420,9 @@ class Searcher:
 
     # ------------------------------------------------------------ searches
     def search(self, target: np.ndarray, cfg: SearchConfig, seed: int = 0, init: list[Node] | None = None,
-               progress=None) -> SearchResult:
-        """Value-guided beam search; see the module docstring."""
+               progress=None, detail: np.ndarray | None = None) -> SearchResult:
+        """Value-guided beam search; see the module docstring. `detail`, a sharper reading of
+        the target (`Domain.detail_score`), only changes how the answer is chosen."""
         t0, py_rng, rng, target, target_t = self._begin(target, seed)
         visited: dict[str, float] = {}
         trace: list = []
@@ -432,11 +433,11 @@ class Searcher:
             progress.update(len(visited))
         stop = self.domain.stop_at_goal
         if best.solved and stop:
-            return self._finish(cfg, target, best, visited, t0, trace)
+            return self._finish(cfg, target, best, visited, t0, trace, detail)
         fitted = self._fit_start(target, cfg, visited, progress)
         if fitted is not None and fitted.solved and stop:
             trace.append((len(visited), fitted.text, fitted.score))
-            return self._finish(cfg, target, fitted, visited, t0, trace)
+            return self._finish(cfg, target, fitted, visited, t0, trace, detail)
         self.evaluate(target_t, pool)
         expansions: dict[str, int] = {}
         refined: set[str] = set()
@@ -479,7 +480,7 @@ class Searcher:
                 for edit, lp in edits:
                     c = consider(edit.apply(self.grammar, parent.state.node), parent.logprob + lp)
                     if c is not None and c.solved and stop:
-                        return self._finish(cfg, target, c, visited, t0, trace)
+                        return self._finish(cfg, target, c, visited, t0, trace, detail)
             join_after = cfg.repair_after if cfg.fit_join_after is None else cfg.fit_join_after
             if fitted is not None and not fit_joined and len(visited) >= join_after:
                 # The fit joins the beam where the repairs start, but the repairs and the
@@ -499,7 +500,7 @@ class Searcher:
                 for node in self.domain.repairs(self.grammar, parent.text, target, parent.image):
                     c = consider(node, parent.logprob)
                     if c is not None and c.solved and stop:
-                        return self._finish(cfg, target, c, visited, t0, trace)
+                        return self._finish(cfg, target, c, visited, t0, trace, detail)
             if cfg.refine and best.text not in refined and len(visited) < cfg.budget:
                 refined.add(best.text)
                 polished: list[Candidate] = []
@@ -515,7 +516,7 @@ class Searcher:
                     refined.add(best.text)
                     trace.append((len(visited), best.text, best.score))
                 if best.solved and stop:
-                    return self._finish(cfg, target, best, visited, t0, trace)
+                    return self._finish(cfg, target, best, visited, t0, trace, detail)
                 new += polished[-4:]  # the polished program and its last steps join the pool
             if new:
                 self.evaluate(target_t, new)
@@ -523,7 +524,7 @@ class Searcher:
         if fitted is not None and fitted.objective > best.objective:
             best = fitted
             trace.append((len(visited), best.text, best.score))
-        return self._finish(cfg, target, best, visited, t0, trace)
+        return self._finish(cfg, target, best, visited, t0, trace, detail)
 
     def rollout(self, target: np.ndarray, budget: int, seed: int = 0, init: list[Node] | None = None,
                 progress=None) -> SearchResult:
@@ -584,45 +585,56 @@ class Searcher:
         return best
 
     def _finish(self, cfg: SearchConfig, target: np.ndarray, best: Candidate, visited: dict, t0: float,
-                trace: list) -> SearchResult:
+                trace: list, detail: np.ndarray | None = None) -> SearchResult:
         chosen = best
         if cfg.rerank_top > 1 and self.domain.rerank is not None:
-            chosen = self.choose(target, list(visited.items()), cfg.rerank_top, best)
+            chosen = self.choose(target, list(visited.items()), cfg.rerank_top, best, detail)
         tidied = self.tidy(chosen, target) if cfg.tidy else chosen
         if tidied is not best:
             trace.append((len(visited), tidied.text, tidied.score))
         return self._result(tidied, visited, t0, trace)
 
-    def choose(self, target: np.ndarray, visits: list, top: int, best: Candidate | None = None) -> Candidate:
+    def choose(self, target: np.ndarray, visits: list, top: int, best: Candidate | None = None,
+               detail: np.ndarray | None = None) -> Candidate:
         """The domain's `rerank` choice among the `top` best-scoring of `visits` ((program,
         objective) pairs; ties keep the order tried). For a sketch the best score is often
         a near neighbour of what was meant (a number one digit off that the drawing's
         wobble fits a little better); a learned verifier tells them apart more often."""
-        text, node = self.ranked(target, visits, top, best)[0]
+        text, node = self.ranked(target, visits, top, best, detail)[0]
         if best is not None and text == best.text:
             return best
         return self._candidate(node, target, best.logprob if best is not None else 0.0)
 
-    def ranked(self, target: np.ndarray, visits: list, top: int,
-               best: Candidate | None = None) -> list[tuple[str, Node]]:
+    def ranked(self, target: np.ndarray, visits: list, top: int, best: Candidate | None = None,
+               detail: np.ndarray | None = None) -> list[tuple[str, Node]]:
         """The `top` best-scoring of `visits` ((program, objective) pairs) as (program, node),
         in the order the answer is chosen: the domain's `rerank` scores when it has one,
         else the objective (ties keep the order tried). `best`, when given, is always
-        among them."""
+        among them. With `detail` and a domain `detail_score`, the objectives the choice
+        sees are that score minus the complexity penalty: the search still ranks by its own
+        score which programs are in the running."""
         order = sorted(range(len(visits)), key=lambda i: -visits[i][1])[:top]
         shortlist = [visits[i] for i in order]
         if best is not None and best.text not in {t for t, _ in shortlist}:
             shortlist[-1:] = [(best.text, best.objective)]
         texts = [t for t, _ in shortlist]
         nodes = [best.state.node if best is not None and t == best.text else self.grammar.parse(t) for t in texts]
+        objectives = [o for _, o in shortlist]
+        if detail is not None and self.domain.detail_score is not None:
+            side = detail.shape[-1]
+            objectives = [self.domain.detail_score(detail, self.domain.render(n, side))
+                          - self.domain.complexity_penalty * n.prims for n in nodes]
+            if self.domain.rerank is None:
+                return [(texts[i], nodes[i]) for i in sorted(range(len(texts)), key=lambda i: -objectives[i])]
         if self.domain.rerank is None or len(texts) < 2:
             return list(zip(texts, nodes))
         images = [self.render(t, n) for t, n in zip(texts, nodes)]
-        scores = self.domain.rerank(target.astype(np.float32), images, [o for _, o in shortlist])
+        scores = self.domain.rerank(target.astype(np.float32), images, objectives)
         picks = sorted(range(len(texts)), key=lambda i: -float(scores[i]))  # stable: ties keep the objective's order
         return [(texts[i], nodes[i]) for i in picks]
 
-    def alternatives(self, target: np.ndarray, result: SearchResult, k: int, top: int) -> list[SearchResult]:
+    def alternatives(self, target: np.ndarray, result: SearchResult, k: int, top: int,
+                     detail: np.ndarray | None = None) -> list[SearchResult]:
         """Up to `k` runner-up answers that draw other pictures than the answer and each
         other, best first, ranked as the answer was chosen (`ranked` among the `top`
         best-scoring programs tried), each tidied like the answer.
@@ -634,7 +646,7 @@ class Searcher:
             return []
         shown = [self.render(result.program, result.node) > 0.5]
         out = []
-        for text, node in self.ranked(target, result.visits, max(top, k + 1)):
+        for text, node in self.ranked(target, result.visits, max(top, k + 1), detail=detail):
             c = self.tidy(self._candidate(node, target), target)
             mask = c.image > 0.5
             if c.text == result.program or any(np.array_equal(mask, m) for m in shown):

@@ -59,12 +59,12 @@ def shipped_seeder(domain: Domain, device: str = "cpu") -> ARSeeder | None:
 
 
 def seeded_search(searcher, target: np.ndarray, cfg, seed: int = 0, seeder: ARSeeder | None = None,
-                  n_seeds: int = 8, progress=None):
+                  n_seeds: int = 8, progress=None, detail: np.ndarray | None = None):
     """`searcher.search` started from `seeder`'s first `n_seeds` programs (random starts
     without a seeder); the result's seconds include the seeding, part of the answer's cost."""
     t0 = time.time()
     init = seeder.seeds(target, n_seeds, seed) if seeder is not None and n_seeds > 0 else None
     seeding_seconds = time.time() - t0
-    result = searcher.search(target, cfg, seed=seed, init=init or None, progress=progress)
+    result = searcher.search(target, cfg, seed=seed, init=init or None, progress=progress, detail=detail)
     result.seconds += seeding_seconds
     return result

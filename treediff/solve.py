@@ -88,7 +88,7 @@ def cmd_solve(args) -> int:
 
     from .checkpoint import default_checkpoint
     from .images import load_image
-    from .preprocess import load_photo, load_sketch, looks_like_sketch
+    from .preprocess import load_photo, looks_like_sketch, read_sketch
     from .search import SearchConfig, repair_start
     from .utils import resolve_device, seed_everything
 
@@ -116,8 +116,10 @@ def cmd_solve(args) -> int:
             raise TreediffError("--complexity-penalty must be 0 or more")
         # a copy: the registered domain stays as it is for anything else in this process
         domain = searcher.domain = dataclasses.replace(domain, complexity_penalty=args.complexity_penalty)
+    detail = None  # sketches: the pen's centre line at 4x, for choosing the answer
     if sketch:
-        target = load_sketch(args.image, searcher.image_size, frame=args.sketch_frame)
+        reading = read_sketch(load_photo(args.image), searcher.image_size, frame=args.sketch_frame)
+        target, detail = reading.image, reading.skeleton
     else:
         target = load_image(args.image, domain.channels, searcher.image_size)
     if args.budget is None:  # sketch search always spends its budget (no exact goal), so a smaller one
@@ -142,11 +144,12 @@ def cmd_solve(args) -> int:
         if args.rollout:
             result = searcher.rollout(target, args.budget, seed=args.seed, init=init, progress=bar)
         elif init:
-            result = searcher.search(target, cfg, seed=args.seed, init=init, progress=bar)
+            result = searcher.search(target, cfg, seed=args.seed, init=init, progress=bar, detail=detail)
         else:
-            result = seeded_search(searcher, target, cfg, args.seed, seeder, args.ar_seeds, progress=bar)
+            result = seeded_search(searcher, target, cfg, args.seed, seeder, args.ar_seeds, progress=bar,
+                                   detail=detail)
     n_alternatives = args.alternatives if args.alternatives is not None else SKETCH_ALTERNATIVES if sketch else 0
-    alternatives = searcher.alternatives(target, result, n_alternatives, max(cfg.rerank_top, 1))
+    alternatives = searcher.alternatives(target, result, n_alternatives, max(cfg.rerank_top, 1), detail)
     out_dir = Path(args.out) if args.out else Path("treediff-out") / Path(args.image).stem
     write_outputs(out_dir, searcher, target, result, args.trace, alternatives)
     report = {"program": result.program, "solved": result.solved, "score": round(result.score, 4),
@@ -154,7 +157,9 @@ def cmd_solve(args) -> int:
               "domain": domain.name, "score_measure": domain.score_measure,
               "start": start, "out": str(out_dir)}
     if domain.rerank is not None and cfg.rerank_top > 1 and not args.rollout:
-        report["chosen_by"] = f"verifier, among the {cfg.rerank_top} best-scoring programs"
+        report["chosen_by"] = (f"verifier, among the {cfg.rerank_top} best-scoring programs"
+                               + (f", with their outline score on the drawing's centre line at {detail.shape[-1]} px"
+                                  if detail is not None and domain.detail_score is not None else ""))
     if sketch:  # how the drawing was laid onto the answer's grid (turned, scaled, shifted)
         from .sketch import registered_outline_distance
 
