@@ -160,6 +160,8 @@ def main() -> int:
                         help="ablation: no start from shapes read off the drawing (csg2d_sketch_fits)")
     parser.add_argument("--no-detail", action="store_true",
                         help="ablation: choose the answer on the 64 px drawing, not on its centre line at 256 px")
+    parser.add_argument("--rerank-top", type=int, default=SearchConfig.rerank_top,
+                        help="the answer is chosen among this many best-scoring programs")
     parser.add_argument("--no-verifier", action="store_true",
                         help="ablation: answer with the best-scoring program, not the verifier's choice among the best")
     parser.add_argument("--repair-after", type=int,
@@ -183,6 +185,8 @@ def main() -> int:
     variants = [v for v in args.variants.split(",") if v]
     if not set(variants) <= {"drawn", "photo"}:
         raise TreediffError(f"unknown variants {variants}; choices: drawn, photo")
+    if args.rerank_top < 0:
+        raise TreediffError("--rerank-top must be 0 or more")
     domain = register_sketch_domain()
     if args.complexity_penalty is not None:
         domain.complexity_penalty = args.complexity_penalty
@@ -207,7 +211,7 @@ def main() -> int:
         cfg = SearchConfig(budget=budgets[-1], beam=args.beam, simplify=args.simplify, repair=not args.no_repair,
                            fit_start=not (args.no_repair or args.no_fit), fit_join_after=args.fit_join_after,
                            fit_width=args.fit_width,
-                           repair_after=repair_after, rerank_top=0 if args.no_verifier else SearchConfig.rerank_top)
+                           repair_after=repair_after, rerank_top=0 if args.no_verifier else args.rerank_top)
         result = searcher.search(target, cfg, seed=args.seed + i, detail=detail)
         best_at = {}
         for b in budgets:
@@ -234,7 +238,7 @@ def main() -> int:
                "style": args.style, "split": args.split, "frame": args.frame, "n": len(programs), "shard": args.shard,
                "success": "foreground IoU of >0.5 masks, clean render vs clean target, >= 0.9",
                "score_measure": domain.score_measure, "beam": args.beam,
-               "verifier": None if args.no_verifier or domain.rerank is None else SearchConfig.rerank_top,
+               "verifier": None if args.no_verifier or domain.rerank is None else args.rerank_top,
                "complexity_penalty": domain.complexity_penalty, "simplify": args.simplify,
                "repair_after": None if args.no_repair else repair_after,
                "fit_start": not (args.no_repair or args.no_fit),
