@@ -418,6 +418,8 @@ def outline_score(target: np.ndarray, image: np.ndarray) -> float:
     return 0.0 if math.isinf(d) else math.exp(-d / OUTLINE_SCALE)
 
 
+# The distance map of the last few centre lines: one search scores its 40 best programs,
+# and their alternatives, against the same drawing.
 _DETAIL_CACHE: dict = {}
 
 
@@ -435,15 +437,15 @@ def detail_outline_score(skeleton: np.ndarray, image: np.ndarray) -> float:
 
     from .sketch_registration import register
 
+    outline = outline_of(image)
+    if not skeleton.any() or not outline.any():
+        return 0.0
     key = (skeleton.shape, hash(skeleton.tobytes()))
     to_strokes = _DETAIL_CACHE.get(key)
     if to_strokes is None:
         if len(_DETAIL_CACHE) >= 4:
             _DETAIL_CACHE.pop(next(iter(_DETAIL_CACHE)))
         to_strokes = _DETAIL_CACHE[key] = distance_transform_edt(~skeleton).astype(np.float32)
-    outline = outline_of(image)
-    if not skeleton.any() or not outline.any():
-        return 0.0
     distance, _ = register(skeleton, to_strokes, outline)
     return math.exp(-distance / OUTLINE_SCALE)
 
