@@ -158,6 +158,10 @@ def main() -> int:
                         help="programs the fit keeps at each step (1: greedy)")
     parser.add_argument("--no-fit", action="store_true",
                         help="ablation: no start from shapes read off the drawing (csg2d_sketch_fits)")
+    parser.add_argument("--no-pair-polish", action="store_true",
+                        help="ablation: the polish steps one number at a time only (no pair moves)")
+    parser.add_argument("--refits", type=int, default=SearchConfig.refits,
+                        help="times the fit is read again in the best fit's frame (0: once, as before session 17)")
     parser.add_argument("--no-detail", action="store_true",
                         help="ablation: choose the answer on the 64 px drawing, not on its centre line at 256 px")
     parser.add_argument("--rerank-top", type=int, default=SearchConfig.rerank_top,
@@ -185,8 +189,8 @@ def main() -> int:
     variants = [v for v in args.variants.split(",") if v]
     if not set(variants) <= {"drawn", "photo"}:
         raise TreediffError(f"unknown variants {variants}; choices: drawn, photo")
-    if args.rerank_top < 0:
-        raise TreediffError("--rerank-top must be 0 or more")
+    if args.rerank_top < 0 or args.refits < 0:
+        raise TreediffError("--rerank-top and --refits must be 0 or more")
     domain = register_sketch_domain()
     if args.complexity_penalty is not None:
         domain.complexity_penalty = args.complexity_penalty
@@ -210,8 +214,9 @@ def main() -> int:
         reference = framed_target(domain, node, searcher.image_size, args.frame)
         cfg = SearchConfig(budget=budgets[-1], beam=args.beam, simplify=args.simplify, repair=not args.no_repair,
                            fit_start=not (args.no_repair or args.no_fit), fit_join_after=args.fit_join_after,
-                           fit_width=args.fit_width,
-                           repair_after=repair_after, rerank_top=0 if args.no_verifier else args.rerank_top)
+                           fit_width=args.fit_width, refits=args.refits,
+                           pair_polish=False if args.no_pair_polish else None, repair_after=repair_after,
+                           rerank_top=0 if args.no_verifier else args.rerank_top)
         result = searcher.search(target, cfg, seed=args.seed + i, detail=detail)
         best_at = {}
         for b in budgets:
@@ -242,6 +247,8 @@ def main() -> int:
                "complexity_penalty": domain.complexity_penalty, "simplify": args.simplify,
                "repair_after": None if args.no_repair else repair_after,
                "fit_start": not (args.no_repair or args.no_fit),
+               "refits": 0 if args.no_repair or args.no_fit else args.refits,
+               "pair_polish": domain.pair_polish and not args.no_pair_polish,
                "chosen_on_detail": not args.no_detail and not args.no_verifier}
     for variant in variants:
         rs = [r for r in records if r["variant"] == variant]

@@ -79,6 +79,14 @@ class Domain:
     # at its size. When a search is given `detail`, the answer is chosen with it in place
     # of the goal's score (`Searcher.ranked`).
     detail_score: Callable | None = None
+    # Optional ``registered(target, image) -> target``: the target brought into the frame of
+    # a candidate's render (sketches: the whole drawing's turn, scale and shift undone, as
+    # the goal registers them). Search reads its fits again there (`SearchConfig.refits`).
+    registered: Callable | None = None
+    # Whether search's polish also steps two numbers of one shape at once when single steps
+    # stop helping (`Searcher.refine`): against a drawing a shape's numbers are coupled (a
+    # shallow arc fits a larger circle further out), while an exact goal rarely needs it.
+    pair_polish: bool = False
     grammar_kwargs: dict = field(default_factory=dict)
 
     @cached_property

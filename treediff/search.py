@@ -59,6 +59,9 @@ class SearchConfig:
     refine: bool = True  # polish the best program's values by coordinate search on the goal score
     refine_budget: int = 80  # at most this many programs per polish
     simplify: bool = False  # the polish also tries dropping operands (Grammar.hoists); see docs/models.md
+    # ... and, once single steps stop helping, two numbers of one shape at once (None: the
+    # domain's `Domain.pair_polish`)
+    pair_polish: bool | None = None
     repair: bool = True  # try the domain's residual repairs (Domain.repairs) of each new best program
     repair_after: int = 1500  # ... once this many programs have been tried; see `search`
     tidy: bool = True  # drop the answer's operands its picture does not need (`Searcher.tidy`)
@@ -66,6 +69,7 @@ class SearchConfig:
     fit_steps: int = 6  # ... at most this many repairs long
     fit_width: int = 1  # ... keeping this many programs at each step (a beam; 1 = greedy)
     fit_join_after: int | None = None  # programs tried before the fit joins the beam (None: when repairs start)
+    refits: int = 1  # ... then read again this many times in the best fit's frame (`Domain.registered`)
     # With a domain that has `Domain.rerank` (sketches: a learned verifier), the answer is
     # its choice among this many best-scoring programs tried, not the best-scoring one; 0: off.
     rerank_top: int = 40
@@ -313,28 +317,44 @@ class Searcher:
         if not (cfg.fit_start and d.fits and d.repairs) or len(visited) >= cfg.budget:
             return None
         before = len(visited)
-        chain = self.fit_chain(target, cfg, visited)
-        fitted = chain[-1] if chain else None
-        if fitted is not None and cfg.refine and not (fitted.solved and d.stop_at_goal):
-            # the polish moves edges, which leaves new residual regions: repair once more
-            polished = self.refine(fitted, target, visited, cfg.budget, cfg.refine_budget, lambda c: None, cfg.simplify)
-            fitted = max([polished] + self.fit_chain(target, cfg, visited, start=polished), key=lambda c: c.objective)
+        fitted = None
+        for _ in range(1 + (cfg.refits if d.registered is not None else 0)):
+            if fitted is not None and (len(visited) >= cfg.budget or (fitted.solved and d.stop_at_goal)):
+                break
+            # Later rounds read the target in the frame of the best fit so far (`Domain.registered`).
+            read = target if fitted is None else d.registered(target, fitted.image)
+            chain = self.fit_chain(target, cfg, visited, read=read)
+            found = chain[-1] if chain else None
+            if found is not None and cfg.refine and not (found.solved and d.stop_at_goal):
+                # the polish moves edges, which leaves new residual regions: repair once more
+                polished = self.refine(found, target, visited, cfg.budget, cfg.refine_budget, lambda c: None,
+                                       cfg.simplify, self._pairs(cfg))
+                found = max([polished] + self.fit_chain(target, cfg, visited, start=polished),
+                            key=lambda c: c.objective)
+            if found is not None and (fitted is None or found.objective > fitted.objective):
+                fitted = found
+            if fitted is None:
+                break
         if progress:
             progress.update(len(visited) - before)
         return fitted
 
-    def fit_chain(self, target, cfg, visited, start: Candidate | None = None) -> list[Candidate]:
+    def _pairs(self, cfg: SearchConfig) -> bool:
+        return self.domain.pair_polish if cfg.pair_polish is None else cfg.pair_polish
+
+    def fit_chain(self, target, cfg, visited, start: Candidate | None = None,
+                  read: np.ndarray | None = None) -> list[Candidate]:
         """Programs built without the policy: the best of the domain's shapes fitted to the
-        target (`Domain.fits`), or `start`, then, up to `fit_steps` times, its best residual
-        repair (`Domain.repairs`) while that improves the objective; with `fit_width` > 1
-        the best few at each step are repaired. Every program tried counts. Returns the
-        chain, best last."""
+        target (`Domain.fits`; read off `read` when given, the target in another frame), or
+        `start`, then, up to `fit_steps` times, its best residual repair (`Domain.repairs`)
+        while that improves the objective; with `fit_width` > 1 the best few at each step
+        are repaired. Every program tried counts. Returns the chain, best last."""
         d, chain = self.domain, []
 
         def tried(nodes) -> list[Candidate]:
             return [c for c in (self._visit(node, target, visited, cfg.budget) for node in nodes) if c is not None]
 
-        firsts = [start] if start is not None else tried(d.fits(self.grammar, target))
+        firsts = [start] if start is not None else tried(d.fits(self.grammar, target if read is None else read))
         level = sorted(firsts, key=lambda c: -c.objective)[:cfg.fit_width]
         if not level:
             return chain
@@ -350,7 +370,7 @@ class Searcher:
         return chain
 
     def refine(self, cand: Candidate, target: np.ndarray, visited: dict, budget: int, cap: int,
-               on_new, simplify: bool = False) -> Candidate:
+               on_new, simplify: bool = False, pairs: bool = False) -> Candidate:
         """Local search on the goal score: simplification, then coordinate search.
 
         Simplification (`Grammar.hoists`) tries the program without each operand, keeping a smaller
@@ -416,7 +436,46 @@ class Searcher:
                         if c is None or c.objective <= best.objective:
                             break  # seen before, or this direction stopped helping
                         best, improved = c, True
+            if not improved and pairs:
+                for node in self._pair_moves(best.state):
+                    c = attempt(node)
+                    if done(c):
+                        return stopping_result(c)
+                    if c is not None and c.objective > best.objective:
+                        best, improved = c, True
+                        break  # back to one number at a time from here
         return best
+
+    def _pair_moves(self, state: ProgramState) -> list[Node]:
+        """The program with two ordered numbers of one shape each moved a step (all four
+        sign pairs), for every pair: the moves `refine` tries once one number at a time
+        no longer helps.
+
+        Why: against a drawing, a shape's numbers are coupled. A shallow arc fits a larger
+        circle whose centre lies further out about as well, so a circle one digit too big
+        improves only if its centre also moves back a digit; either step alone scores worse,
+        and coordinate search stops one digit short on each."""
+        g, node = self.grammar, state.node
+        by_shape: dict[tuple, list] = {}
+        for site in state.sites:
+            if site.nt < 0 and len(g.terminal_token_ids[site.terminal]) > 9:
+                by_shape.setdefault(site.path[:-1], []).append(site)
+        moves = []
+        for sites in by_shape.values():
+            for i, a in enumerate(sites):
+                for b in sites[i + 1:]:
+                    for da in (1, -1):
+                        for db in (1, -1):
+                            moved = node
+                            for site, step in ((a, da), (b, db)):
+                                ids = g.terminal_token_ids[site.terminal]
+                                pos = ids.index(g.get(node, site.path)) + step
+                                if not 0 <= pos < len(ids):
+                                    break
+                                moved = g.replace(moved, site.path, ids[pos])
+                            else:
+                                moves.append(moved)
+        return moves
 
     # ------------------------------------------------------------ searches
     def search(self, target: np.ndarray, cfg: SearchConfig, seed: int = 0, init: list[Node] | None = None,
@@ -510,7 +569,8 @@ class Searcher:
                     if progress:
                         progress.update(1)
 
-                result = self.refine(best, target, visited, cfg.budget, cfg.refine_budget, on_new, cfg.simplify)
+                result = self.refine(best, target, visited, cfg.budget, cfg.refine_budget, on_new, cfg.simplify,
+                                     self._pairs(cfg))
                 if result.objective > best.objective:
                     best = result
                     refined.add(best.text)

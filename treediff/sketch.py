@@ -450,6 +450,17 @@ def detail_outline_score(skeleton: np.ndarray, image: np.ndarray) -> float:
     return math.exp(-distance / OUTLINE_SCALE)
 
 
+def registered_drawing(target: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """The drawing resampled into a candidate render's frame: the whole-drawing turn, scale
+    and shift the goal registers it with undone (`Domain.registered`). Fits read off it land
+    on the grid digits the person meant rather than the ones the drawing's transform moved
+    them to (docs/models.md, session 17)."""
+    from .sketch_registration import to_program_frame
+
+    _, transform = registered_outline_distance(target, image)
+    return target if transform is None else to_program_frame(target, transform)
+
+
 def outline_goal(target: np.ndarray, image: np.ndarray, threshold: float = OUTLINE_SOLVED) -> tuple[bool, float]:
     """Goal check for sketches: `target` is the sketch (ink = 1), `image` a candidate's clean render."""
     score = outline_score(target, image)
@@ -540,6 +551,8 @@ def make_sketch_domain(style: SketchStyle = TRAIN_STYLE) -> SketchDomain:
         fits=csg2d_sketch_fits,
         rerank=shipped_rerank,
         detail_score=detail_outline_score,
+        registered=registered_drawing,
+        pair_polish=True,
         description="CSG2D from hand-drawn outlines: clean candidates scored against the strokes (registered-outline-chamfer)",
         style=style,
     )

@@ -304,13 +304,9 @@ def csg2d_sketch_repairs(grammar: Grammar, program: str, target: np.ndarray, ima
     registered it with (`sketch_registration`). The program moved as a whole onto other
     grid digits (`regridded`) comes first.
     """
-    from ..sketch import _stroke_distances, outline_of, registered_outline_distance
-    from ..sketch_registration import to_program_frame
+    from ..sketch import _stroke_distances, outline_of, registered_drawing
 
-    # Read the drawing as the goal does: turned, scaled and shifted onto this program.
-    _, transform = registered_outline_distance(target, image)
-    if transform is not None:
-        target = to_program_frame(target, transform)
+    target = registered_drawing(target, image)  # read as the goal does: turned, scaled, shifted onto this program
     strokes, _ = _stroke_distances(target)
     outline = outline_of(image)
     if not strokes.any() or not outline.any():
@@ -349,16 +345,19 @@ MIN_REGION_FRACTION = 0.003  # enclosed regions smaller than this share of the c
 FIT_REGIONS = 3  # largest drawn regions that get shapes of their own
 
 
-def drawn_regions(strokes: np.ndarray) -> np.ndarray:
+def drawn_regions(strokes: np.ndarray, bridge: int = GAP_BRIDGE, structure: np.ndarray | None = None) -> np.ndarray:
     """The region an outline drawing encloses, by the even-odd rule: the pieces of paper
     one, three, ... stroke loops deep, grown by a pixel to reach the middle of the pen line.
 
-    Pen-lift gaps are bridged first (a closing of GAP_BRIDGE pixels), else a loop drawn in
+    Pen-lift gaps are bridged first (a closing of `bridge` pixels, by `structure`: scipy's
+    default cross, which joins strokes that nearly meet; a 3 x 3 square joins ends up to
+    2 * `bridge` pixels apart), else a loop drawn in
     two strokes encloses nothing. Even-odd makes a ring drawn as two loops an annulus, not
     a disc; the depth of each piece of paper is its distance from the outside in a graph
     whose edges are the stroke loops that separate two pieces."""
-    pad = GAP_BRIDGE + 1
-    closed = ndimage.binary_closing(np.pad(strokes, pad), iterations=GAP_BRIDGE)[pad:-pad, pad:-pad] | strokes
+    pad = bridge + 1
+    closed = ndimage.binary_closing(np.pad(strokes, pad), structure=structure,
+                                    iterations=bridge)[pad:-pad, pad:-pad] | strokes
     paper, n_paper = ndimage.label(~closed)
     ink, n_ink = ndimage.label(closed, structure=np.ones((3, 3), dtype=bool))
     if n_paper == 0:
@@ -381,16 +380,143 @@ def drawn_regions(strokes: np.ndarray) -> np.ndarray:
     return ndimage.binary_dilation(inside, iterations=1) & ~np.isin(paper, [p for p, d in depth.items() if d % 2 == 0])
 
 
-def _region_shapes(region: np.ndarray, per_digit: float) -> tuple[list[str], list[str]]:
-    """(whole shapes, arcs): the moment and box fits of a region (`fit_shapes`) and the
-    circles its outline follows in part (a bite, a bulge: `_circles_on_edge`)."""
-    shapes = fit_shapes(region)
-    arcs = []
+def _frame_box(xs: np.ndarray, ys: np.ndarray, step: int) -> tuple[float, float, float, float]:
+    """(cx, cy, along, across) in pixels of the smallest box around the pixels whose sides
+    run at 45 * `step` degrees (step 0 or 1: quads' sides lie in one of these two frames)."""
+    theta = math.radians(45.0 * step)
+    u = xs * math.cos(theta) + ys * math.sin(theta)
+    v = -xs * math.sin(theta) + ys * math.cos(theta)
+    pad = 0.5 * (abs(math.cos(theta)) + abs(math.sin(theta)))  # a pixel's own half-extent
+    u0, u1, v0, v1 = u.min() - pad, u.max() + pad, v.min() - pad, v.max() + pad
+    cu, cv = (u0 + u1) / 2.0, (v0 + v1) / 2.0
+    return (cu * math.cos(theta) - cv * math.sin(theta) + 0.5, cu * math.sin(theta) + cv * math.cos(theta) + 0.5,
+            u1 - u0, v1 - v0)
+
+
+def _slab_cutter(normal_deg: float, t: float, far: float, d_lo: float, d_hi: float, per_digit: float) -> str | None:
+    """A quad covering the slab t <= n.p <= far (pixels; n the unit normal at `normal_deg`)
+    between d_lo and d_hi along the line, its near side on n.p = t as closely as the grid
+    allows: what cuts a straight edge into a shape. None when no quad on the grid reaches."""
+    phi = math.radians(normal_deg)
+    n = np.array([math.cos(phi), math.sin(phi)])
+    d = np.array([-n[1], n[0]])
+    half_along = (far - t) / 2.0 + per_digit / 2.0  # reach a little past the far side
+    ideal = n * (t + half_along) + d * (d_lo + d_hi) / 2.0
+    cx, cy = (int(min(max(round(v / per_digit), 0), 15)) for v in ideal)
+    # the quad's side along n is 2w digits of half-units = w * per_digit / 2 px from its centre
+    w = round(2.0 * (float(n @ np.array([cx, cy])) * per_digit - t) / per_digit)
+    h = math.ceil((d_hi - d_lo + 2 * per_digit) / per_digit)
+    if not 1 <= w <= 15:
+        return None
+    letter = ANGLE_LETTERS[int(round(normal_deg / 45.0)) % 4]
+    return f"(Quad {HEX[cx]} {HEX[cy]} {HEX[w]} {HEX[min(h, 15)]} {letter})"
+
+
+POLYGON_CUT = 0.5  # digits a shape must stand out past a region's edge (beyond its usual margin) to be cut there
+
+
+def _outline_points(shape: str, per_digit: float) -> np.ndarray:
+    """Points (m, 2), pixels, on the outline of one shape's program text: a quad's corners,
+    or 32 points around a circle."""
+    circle = _CIRCLE.fullmatch(shape)
+    if circle:
+        r, x, y = (int(v, 16) * per_digit for v in circle.groups())
+        angles = np.linspace(0.0, 2.0 * math.pi, 32, endpoint=False)
+        return np.stack([x + r * np.cos(angles), y + r * np.sin(angles)], axis=1)
+    x, y, w, h, letter = _QUAD.fullmatch(shape).groups()
+    theta = math.radians(45.0 * ANGLE_LETTERS.index(letter))
+    u = np.array([math.cos(theta), math.sin(theta)]) * int(w, 16) * per_digit / 2.0
+    v = np.array([-math.sin(theta), math.cos(theta)]) * int(h, 16) * per_digit / 2.0
+    centre = np.array([int(x, 16), int(y, 16)]) * per_digit
+    return np.array([centre + a * u + b * v for a in (-1, 1) for b in (-1, 1)])
+
+
+def _edge_cuts(shape: str, points: np.ndarray, normals_deg, per_digit: float) -> list[str]:
+    """Quads that cut `shape` back to the region (`points`, pixel centres) along each
+    direction in `normals_deg` where the shape stands out past the region's edge by
+    POLYGON_CUT digits more than it does in most directions (a drawn shape and its fit
+    differ a little everywhere): the deepest cut first."""
+    outline = _outline_points(shape, per_digit)
+    rows = []
+    for normal_deg in normals_deg:
+        phi = math.radians(normal_deg)
+        n = np.array([math.cos(phi), math.sin(phi)])
+        d = np.array([-n[1], n[0]])
+        t = float((points @ n).max()) + 0.5 * (abs(n[0]) + abs(n[1]))  # to the pixel's edge
+        along = outline @ d
+        rows.append((float((outline @ n).max()) - t, normal_deg, t, float(along.min()), float(along.max())))
+    usual = max(float(np.median([r[0] for r in rows])), 0.0)
+    cuts = []
+    for excess, normal_deg, t, d_lo, d_hi in sorted(rows, reverse=True):
+        if excess - usual >= POLYGON_CUT * per_digit:
+            cutter = _slab_cutter(normal_deg, t, t + excess, d_lo, d_hi, per_digit)
+            if cutter is not None:
+                cuts.append(cutter)
+    return cuts
+
+
+def _polygon_fits(region: np.ndarray, per_digit: float, wholes=()) -> list[str]:
+    """A region with straight edges at multiples of 45 degrees (a box with corners cut
+    off: a triangle, a trapezoid, a pentagon) as its box in one frame minus a quad per
+    corner, each cutting along the region's edge in the other frame's directions; each
+    circle among `wholes` likewise minus a quad where a straight edge cuts it.
+
+    Why: quads turn in steps of 45 degrees, so what a difference of quads leaves is such
+    a polygon, and the moment or box fit of it is a box whose corners the search must
+    learn to cut one by one; the policy rarely does (docs/models.md, session 17).
+    Returns each box, fully cut, then with each single cut."""
+    ys, xs = np.nonzero(region)
+    points = np.stack([xs + 0.5, ys + 0.5], axis=1)
+    programs = []
+    cases = []
+    for step in (0, 1):
+        bx, by, along, across = _frame_box(xs, ys, step)
+        box = (f"(Quad {_digit(bx / per_digit)} {_digit(by / per_digit)} {_digit(along / per_digit)} "
+               f"{_digit(across / per_digit)} {ANGLE_LETTERS[step]})")
+        cases.append((box, [45.0 * step + 45.0 + 90.0 * k for k in range(4)]))
+    cases += [(shape, [45.0 * k for k in range(8)]) for shape in wholes if _CIRCLE.fullmatch(shape)]
+    for shape, normals in cases:
+        cuts = _edge_cuts(shape, points, normals, per_digit)
+        full = shape
+        for cutter in cuts:
+            full = f"(- {full} {cutter})"
+        programs.append(full)
+        if len(cuts) > 1:
+            programs += [f"(- {shape} {cutter})" for cutter in cuts[:4]]
+    return programs
+
+
+def _region_shapes(region: np.ndarray, per_digit: float) -> tuple[list[str], list[str], list[str]]:
+    """(whole shapes, arcs cutting in, arcs bounding it): the moment and box fits of a
+    region (`fit_shapes`) and its polygon fits (`_polygon_fits`), then the circles its
+    outline follows in part (`_circles_on_edge`), split by which side of them the region
+    lies on: outside, a bite (cut out); inside, a bulge (the region is within it)."""
+    ys, xs = np.nonzero(region)
+    cuts, bounds = [], []
     for cx, cy, r in _circles_on_edge(region, most=3):
         ex, ey, er = cx / per_digit, cy / per_digit, r / per_digit
         if er <= 15.5 and abs(ex - 7.5) <= 12.0 and abs(ey - 7.5) <= 12.0:
-            arcs.append(f"(Circle {_digit(er)} {_digit(ex)} {_digit(ey)})")
-    return shapes, list(dict.fromkeys(arcs))
+            arc = f"(Circle {_digit(er)} {_digit(ex)} {_digit(ey)})"
+            inside = float((np.hypot(xs + 0.5 - cx, ys + 0.5 - cy) <= r + 1.0).mean())
+            if inside < 0.9:
+                cuts.append(arc)
+            if inside > 0.5:
+                bounds.append(arc)
+    whole = fit_shapes(region)
+    shapes = whole + _polygon_fits(region, per_digit, whole + bounds)
+    return list(dict.fromkeys(shapes)), list(dict.fromkeys(cuts)), list(dict.fromkeys(bounds))
+
+
+def _enclosed_regions(strokes: np.ndarray) -> np.ndarray:
+    """`drawn_regions`, bridging wider pen-lift gaps while the strokes enclose nothing (up to
+    8 px at 64, two digits); when no loop closes at all (a shape thinner than the pen draws
+    one thick line), the ink itself."""
+    square = np.ones((3, 3), dtype=bool)
+    for bridge, structure in [(b, None) for b in range(GAP_BRIDGE, GAP_BRIDGE + 3)] + [(3, square), (4, square)]:
+        region = drawn_regions(strokes, bridge, structure)
+        if region.sum() >= MIN_REGION_FRACTION * strokes.size:
+            return region
+    return ndimage.binary_fill_holes(strokes)
 
 
 def csg2d_sketch_fits(grammar: Grammar, target: np.ndarray) -> list[Node]:
@@ -398,9 +524,11 @@ def csg2d_sketch_fits(grammar: Grammar, target: np.ndarray) -> list[Node]:
     begins (`Searcher.fit_chain`, whose sketch repairs then add what is missing).
 
     Each of the largest regions the drawing encloses (`drawn_regions`) is fitted whole (a
-    circle or quads from its moments, the tightest box) and, since a line drawing of CSG
-    shows a cut as a concave arc, as a whole shape minus each circle its outline follows in
-    part. Two regions side by side are also offered as the union of their first fits.
+    circle or quads from its moments, the tightest box, a box with corners cut off) and,
+    since a line drawing of CSG shows a cut as a concave arc, as a whole shape minus each
+    circle its outline follows in part from outside; a convex arc that is not the shape's
+    own bounds it as the intersection ``(- S (- S C))``. Two regions side by side are also
+    offered as the union of their first fits.
 
     Why: the policy reads a drawing's structure less reliably than its filled-picture
     counterpart, and a search that settles early on shapes of the wrong kind (two circles
@@ -411,15 +539,19 @@ def csg2d_sketch_fits(grammar: Grammar, target: np.ndarray) -> list[Node]:
     strokes, _ = _stroke_distances(target)
     size = target.shape[0]
     per_digit = size / 16.0
-    region = drawn_regions(strokes)
+    if not strokes.any():
+        return []
+    region = _enclosed_regions(strokes)
     labels, n = ndimage.label(region)
     programs: list[str] = []
     firsts = []
     for k in _largest_labels(labels, n, region, MIN_REGION_FRACTION * size * size)[:FIT_REGIONS]:
-        shapes, arcs = _region_shapes(labels == k, per_digit)
+        shapes, cuts, bounds = _region_shapes(labels == k, per_digit)
         firsts.append(shapes[:2])
-        programs += shapes + arcs
-        programs += [f"(- {shape} {arc})" for shape in shapes + arcs for arc in arcs if arc != shape]
+        programs += shapes + cuts + bounds
+        wholes = shapes + bounds
+        programs += [f"(- {shape} {arc})" for shape in wholes for arc in cuts if arc != shape]
+        programs += [f"(- {shape} (- {shape} {arc}))" for shape in wholes for arc in bounds if arc != shape]
     if len(firsts) >= 2:
         programs += [f"(+ {a} {b})" for a in firsts[0] for b in firsts[1]]
     return [grammar.parse(text) for text in dict.fromkeys(programs)]
