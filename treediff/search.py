@@ -26,6 +26,7 @@ by program text, and visited programs are never counted twice.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import time
@@ -462,19 +463,16 @@ class Searcher:
                 by_shape.setdefault(site.path[:-1], []).append(site)
         moves = []
         for sites in by_shape.values():
-            for i, a in enumerate(sites):
-                for b in sites[i + 1:]:
-                    for da in (1, -1):
-                        for db in (1, -1):
-                            moved = node
-                            for site, step in ((a, da), (b, db)):
-                                ids = g.terminal_token_ids[site.terminal]
-                                pos = ids.index(g.get(node, site.path)) + step
-                                if not 0 <= pos < len(ids):
-                                    break
-                                moved = g.replace(moved, site.path, ids[pos])
-                            else:
-                                moves.append(moved)
+            for pair, steps in itertools.product(itertools.combinations(sites, 2), itertools.product((1, -1), repeat=2)):
+                moved = node
+                for site, step in zip(pair, steps):
+                    ids = g.terminal_token_ids[site.terminal]
+                    pos = ids.index(g.get(node, site.path)) + step
+                    if not 0 <= pos < len(ids):
+                        break
+                    moved = g.replace(moved, site.path, ids[pos])
+                else:
+                    moves.append(moved)
         return moves
 
     # ------------------------------------------------------------ searches

@@ -403,7 +403,7 @@ def _slab_cutter(normal_deg: float, t: float, far: float, d_lo: float, d_hi: flo
     half_along = (far - t) / 2.0 + per_digit / 2.0  # reach a little past the far side
     ideal = n * (t + half_along) + d * (d_lo + d_hi) / 2.0
     cx, cy = (int(min(max(round(v / per_digit), 0), 15)) for v in ideal)
-    # the quad's side along n is 2w digits of half-units = w * per_digit / 2 px from its centre
+    # a quad w digits wide is 2w canvas units across: its sides lie w * per_digit / 2 px from its centre
     w = round(2.0 * (float(n @ np.array([cx, cy])) * per_digit - t) / per_digit)
     h = math.ceil((d_hi - d_lo + 2 * per_digit) / per_digit)
     if not 1 <= w <= 15:
