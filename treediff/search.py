@@ -463,7 +463,8 @@ class Searcher:
                 by_shape.setdefault(site.path[:-1], []).append(site)
         moves = []
         for sites in by_shape.values():
-            for pair, steps in itertools.product(itertools.combinations(sites, 2), itertools.product((1, -1), repeat=2)):
+            signs = itertools.product((1, -1), repeat=2)
+            for pair, steps in itertools.product(itertools.combinations(sites, 2), list(signs)):
                 moved = node
                 for site, step in zip(pair, steps):
                     ids = g.terminal_token_ids[site.terminal]
