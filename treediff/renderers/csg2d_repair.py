@@ -131,6 +131,12 @@ def _tightest_box(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, float, 
     return best[1]
 
 
+def _box_text(cx: float, cy: float, along: float, across: float, step: int, per_digit: float) -> str:
+    """The quad (program text) of a box given in pixels, its long side at 45 * `step` degrees."""
+    return (f"(Quad {_digit(cx / per_digit)} {_digit(cy / per_digit)} {_digit(along / per_digit)} "
+            f"{_digit(across / per_digit)} {ANGLE_LETTERS[step]})")
+
+
 def fit_shapes(region: np.ndarray) -> list[str]:
     """CSG2D shapes (program text) approximating one region of a square image."""
     size = region.shape[0]
@@ -155,8 +161,7 @@ def fit_shapes(region: np.ndarray) -> list[str]:
     for letter in sorted(letters):
         shapes.append(f"(Quad {x} {y} {_digit(major / per_digit)} {_digit(minor / per_digit)} {letter})")
     bx, by, along, across, step = _tightest_box(xs, ys)
-    box = (f"(Quad {_digit(bx / per_digit)} {_digit(by / per_digit)} {_digit(along / per_digit)} "
-           f"{_digit(across / per_digit)} {ANGLE_LETTERS[step]})")
+    box = _box_text(bx, by, along, across, step, per_digit)
     if box not in shapes:
         shapes.append(box)
     return shapes
@@ -471,8 +476,7 @@ def _polygon_fits(region: np.ndarray, per_digit: float, wholes=()) -> list[str]:
     cases = []
     for step in (0, 1):
         bx, by, along, across = _frame_box(xs, ys, step)
-        box = (f"(Quad {_digit(bx / per_digit)} {_digit(by / per_digit)} {_digit(along / per_digit)} "
-               f"{_digit(across / per_digit)} {ANGLE_LETTERS[step]})")
+        box = _box_text(bx, by, along, across, step, per_digit)
         cases.append((box, [45.0 * step + 45.0 + 90.0 * k for k in range(4)]))
     cases += [(shape, [45.0 * k for k in range(8)]) for shape in wholes if _CIRCLE.fullmatch(shape)]
     for shape, normals in cases:
