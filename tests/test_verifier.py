@@ -213,3 +213,46 @@ def test_train_verifier_command_resumes(tmp_path, monkeypatch, capsys):
     assert main(args + ["--steps", "4", "--resume"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["step"] == 4
     assert load_verifier(out / "verifier")[1]["step"] == 4
+
+
+def test_mined_examples_are_the_search_shortlist_and_the_truth():
+    """`mine_examples`: each drawing's candidates are the true program plus distinct
+    pictures of programs the search itself tried, best-scoring first."""
+    from treediff.checkpoint import load_checkpoint
+    from treediff.verifier_data import mine_examples
+
+    d = register_sketch_domain()
+    policy, _ = load_checkpoint(str(default_checkpoint(SKETCH_DOMAIN)), grammar_hash=d.grammar.hash)
+    mined = mine_examples(d, policy, 2, seed=3, budget=40, progress=False)
+    assert mined["ious"].shape == (2, CANDIDATES)
+    assert (mined["ious"].max(1) == 1.0).all()
+    for renders in mined["renders"]:
+        assert len({r.tobytes() for r in renders}) == CANDIDATES
+    # Not near misses of the truth alone: the search's readings include far-off programs.
+    assert (mined["ious"] < 0.5).any()
+    again = mine_examples(d, policy, 2, seed=3, budget=40, progress=False)
+    assert all(np.array_equal(mined[k], again[k]) for k in mined)
+
+
+def test_train_verifier_fine_tunes_on_mined_shortlists(tmp_path, monkeypatch, capsys):
+    import treediff.verifier_train as vt
+
+    monkeypatch.setattr(vt, "EVAL_DRAWINGS", 4)
+    monkeypatch.setattr(vt, "CHUNK", 6)
+    monkeypatch.setattr(vt, "MINED_CHUNK", 3)
+    small = VerifierConfig(widths=(8, 8, 8, 8), hidden=8)
+    start = tmp_path / "start"
+    save_verifier(start, SketchVerifier(small))
+    out = tmp_path / "run"
+    args = ["train-verifier", "--out", str(out), "--sketches", "8", "--batch-size", "4", "--workers", "1",
+            "--save-every", "2", "--threads", "1", "--json", "--mined", "5", "--mine-budget", "30",
+            "--init", str(start), "--steps", "2"]
+    assert main(args) == 0
+    names = sorted(p.name for p in (out / "data").iterdir())
+    assert names == ["chunk-0000.npz", "chunk-0001.npz", "mined-0000.npz", "mined-0001.npz"]
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["step"] == 2 and "mined_verifier_pct" in report
+    model, info = load_verifier(out / "verifier")
+    assert model.config.widths == (8, 8, 8, 8) and info["train_config"]["init"] == str(start)
+    assert main(["train-verifier", "--out", str(tmp_path / "x"), "--mined", "3", "--sketches", "40"]) == 2
+    assert "--mined" in capsys.readouterr().err

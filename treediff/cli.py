@@ -197,11 +197,13 @@ def _report_training(result: dict, as_json: bool, what: str, weights: str) -> No
 def cmd_train_verifier(args) -> int:
     from .verifier_train import VerifierTrainConfig, train_verifier
 
-    if args.steps < 1 or args.batch_size < 1 or args.sketches < 1:
-        raise TreediffError("--steps, --batch-size and --sketches must be positive")
+    if args.steps < 1 or args.batch_size < 1 or args.sketches < 1 or args.mined < 0 or args.mine_budget < 1:
+        raise TreediffError("--steps, --batch-size, --sketches and --mine-budget must be positive, --mined 0 or more")
     cfg = VerifierTrainConfig(out=args.out, sketches=args.sketches, steps=args.steps, batch_size=args.batch_size,
                               lr=args.lr, seed=args.seed, device=args.device, threads=args.threads,
-                              save_every=args.save_every, resume=args.resume, workers=args.workers)
+                              save_every=args.save_every, resume=args.resume, workers=args.workers,
+                              mined=args.mined, mine_budget=args.mine_budget, mined_share=args.mined_share,
+                              init=args.init)
     _report_training(train_verifier(cfg), args.json, "verifier", "verifier.safetensors")
     return 0
 
@@ -302,6 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="processes making the simulated drawings")
     p.add_argument("--save-every", type=int, default=500)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--mined", type=int, default=0,
+                   help="also search this many drawings and learn from the programs each search shortlists")
+    p.add_argument("--mine-budget", type=int, default=500, help="programs each of those searches tries")
+    p.add_argument("--mined-share", type=float, default=0.5, help="share of each step's drawings from the mined ones")
+    p.add_argument("--init", help="start from this verifier (path without suffix) instead of at random")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")

@@ -8,6 +8,14 @@ Each candidate is scored by the registered outline distance, as search scores it
 drawing keeps the true program, the `HARD` best-scoring others (the programs search
 confuses with it) and random others up to `CANDIDATES`, one program per distinct picture. Labels are the foreground IoU of
 each candidate's clean render with the true program's, the benchmark's measure.
+
+`mine_examples` builds a second kind (session 18): the candidates are the programs the
+sketch search itself shortlists for a drawing (the best-scoring ones it tried, which hold
+the fits' other readings of the drawing, with their extra cuts and other structures,
+rather than only a digit or an edit away from the truth), plus the true program. The
+near misses alone taught the verifier little about those: on the validation split the
+shipped verifier alone chose a right program in 35 of the 54 searches that had one among
+their 40 best, the centre-line score alone in 43.
 """
 
 from __future__ import annotations
@@ -78,7 +86,6 @@ def make_examples(domain, n: int, seed: int, style: SketchStyle = TRAIN_STYLE, s
     out = {"drawings": np.zeros((n, size, size), np.uint8), "registered": np.zeros((n, K, size, size), np.uint8),
            "renders": np.zeros((n, K, size, size), np.uint8), "distances": np.zeros((n, K), np.float32),
            "ious": np.zeros((n, K), np.float32)}
-    as_u8 = lambda a: np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)  # noqa: E731
     for i, text in enumerate(tqdm(programs, desc="verifier data", file=sys.stderr, disable=not progress)):
         node = g.parse(text)
         drawing = sketch_program(domain, node, DRAW_SIZE, np_rng, style)
@@ -106,11 +113,72 @@ def make_examples(domain, n: int, seed: int, style: SketchStyle = TRAIN_STYLE, s
         while len(chosen) < K:  # a program with few neighbours: repeat some
             chosen.append(rng.choice(wrong or scored))
         rng.shuffle(chosen)
-        out["drawings"][i] = as_u8(target)
+        out["drawings"][i] = _as_u8(target)
         for k, (distance, _wrong, t, views) in enumerate(chosen):
             registered, render, _outline = views  # the channels of `candidate_inputs`
-            out["registered"][i, k] = as_u8(registered)
-            out["renders"][i, k] = as_u8(render)
+            out["registered"][i, k] = _as_u8(registered)
+            out["renders"][i, k] = _as_u8(render)
+            out["distances"][i, k] = distance
+            out["ious"][i, k] = foreground_iou(render > 0.5, truth)
+    return out
+
+
+MINE_SHORTLIST = 40  # as `SearchConfig.rerank_top`: the programs the answer is chosen among
+
+
+def _as_u8(a: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
+
+
+def mine_examples(domain, model, n: int, seed: int, budget: int = 500, style: SketchStyle = TRAIN_STYLE,
+                  size: int = 64, exclude: set[str] | frozenset = frozenset(), progress: bool = True) -> dict:
+    """`n` drawings, each with the true program and the CANDIDATES - 1 best-scoring distinct
+    pictures among the `MINE_SHORTLIST` best programs a sketch search of `budget` programs
+    (policy `model`, the shipped settings) tried on it; the same arrays as `make_examples`.
+    A search that shortlists fewer pictures is topped up with near misses of the truth."""
+    from .search import SearchConfig, Searcher, repair_start
+
+    g = domain.grammar
+    programs = [p for p in drawable_programs(domain, n + len(exclude), seed) if p not in exclude][:n]
+    rng, np_rng = random.Random(seed), np.random.default_rng(seed)
+    mutator = Mutator(g)
+    searcher = Searcher(domain, model)
+    # rerank_top=0: the answer is not used, only what was tried, and the verifier being
+    # trained must not choose its own examples.
+    cfg = SearchConfig(budget=budget, beam=16, repair_after=repair_start(budget), rerank_top=0)
+    K = CANDIDATES
+    out = {"drawings": np.zeros((n, size, size), np.uint8), "registered": np.zeros((n, K, size, size), np.uint8),
+           "renders": np.zeros((n, K, size, size), np.uint8), "distances": np.zeros((n, K), np.float32),
+           "ious": np.zeros((n, K), np.float32)}
+    for i, text in enumerate(tqdm(programs, desc="verifier mining", file=sys.stderr, disable=not progress)):
+        node = g.parse(text)
+        drawing = sketch_program(domain, node, DRAW_SIZE, np_rng, style)
+        picture = photographed(drawing, np_rng) if rng.random() < PHOTO_SHARE else 1.0 - drawing
+        target = preprocess_sketch(picture, size, frame="canvas")
+        truth = domain.render(node, size) > 0.5
+        result = searcher.search(target, cfg, seed=seed * 1_000 + i)
+        ranked = [t for t, _ in sorted(result.visits, key=lambda v: -v[1])[:MINE_SHORTLIST]]
+        pool = [(text, node)] + [(t, g.parse(t)) for t in ranked if t != text]
+        pool += [(g.unparse(m), m) for m in near_misses(g, mutator, node, rng)]
+        chosen, pictures = [], set()
+        for t, m in pool:  # the truth, the shortlist best first, then near misses
+            render = domain.render(m, size)
+            key = (render > 0.5).tobytes()
+            if key in pictures:
+                continue
+            pictures.add(key)
+            chosen.append((render, candidate_inputs(target, render)))
+            if len(chosen) == K:
+                break
+        while len(chosen) < K:  # a program with few neighbours: repeat some
+            chosen.append(chosen[rng.randrange(len(chosen))])
+        order = list(range(K))
+        rng.shuffle(order)
+        out["drawings"][i] = _as_u8(target)
+        for k, j in enumerate(order):
+            render, ((registered, _render, _outline), distance) = chosen[j]
+            out["registered"][i, k] = _as_u8(registered)
+            out["renders"][i, k] = _as_u8(render)
             out["distances"][i, k] = distance
             out["ious"][i, k] = foreground_iou(render > 0.5, truth)
     return out
