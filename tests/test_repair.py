@@ -347,6 +347,30 @@ def test_sketch_fits_read_straight_cuts_and_intersections(truth):
     assert max(iou(clean, sketch.render(node)) for node in fits) >= 0.95
 
 
+@pytest.mark.parametrize("truth", [
+    "(- (Circle 5 8 8) (Quad 8 5 7 5 L))",  # a circle with a quad's corner poking in
+    "(- (Quad 8 9 A 8 G) (Quad 8 5 6 6 H))",  # a box with a V cut into its top
+])
+def test_sketch_fits_read_a_v_shaped_notch(truth, monkeypatch):
+    """A quad's corner cutting into a shape leaves a V: the notch cutter at the dent's
+    deepest point gives a fit at IoU >= 0.9 from a clean outline, which the straight cuts
+    and arcs alone do not (0.89 and 0.79)."""
+    import treediff.renderers.csg2d_repair as repair
+    from treediff.metrics import iou
+    from treediff.sketch import outline_of
+
+    sketch = get_domain("csg2d-sketch")
+    clean = sketch.render_text(truth)
+    outline = outline_of(clean).astype("float32")
+
+    def best() -> float:
+        return max(iou(clean, sketch.render(node)) for node in repair.csg2d_sketch_fits(sketch.grammar, outline))
+
+    assert best() >= 0.9
+    monkeypatch.setattr(repair, "_notch_cutters", lambda region, per_digit: [])
+    assert best() < 0.9
+
+
 def test_fits_find_a_loop_with_a_wide_pen_lift_gap_and_a_shape_thinner_than_the_pen():
     """A loop whose pen lifted for 6 px encloses nothing at the usual bridge; the fits bridge
     wider until it does. A bar thinner than the pen draws no loop at all: the ink itself is

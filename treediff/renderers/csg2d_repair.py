@@ -490,6 +490,46 @@ def _polygon_fits(region: np.ndarray, per_digit: float, wholes=()) -> list[str]:
     return programs
 
 
+NOTCH_AREA = 0.5  # square digits a dent in a region's convex hull must cover to get a notch cutter
+NOTCHES = 2  # largest dents per region that do
+
+
+def _notch_cutters(region: np.ndarray, per_digit: float) -> list[str]:
+    """Quads that cut a V-shaped notch into a region: for each of its largest dents (its
+    convex hull less the region), the square whose corner sits at the dent's deepest point,
+    its diagonal along the line from there to the dent's middle, snapped to 45 degrees.
+
+    Why: a quad whose corner pokes into a shape leaves a V, which neither a straight cut
+    (`_edge_cuts`) nor a circle's arc (`_circles_on_edge`) reads; on the validation split
+    a circle with such a notch was never tried in 1,000 programs (docs/models.md, session 18)."""
+    from skimage.morphology import convex_hull_image
+
+    hull = convex_hull_image(region)
+    dents = ndimage.binary_opening(hull & ~region)  # slivers along the hull's edge are wobble, not dents
+    labels, n = ndimage.label(dents)
+    if n == 0:
+        return []
+    depth = ndimage.distance_transform_edt(np.pad(hull, 1))[1:-1, 1:-1]  # pixels to the hull's edge
+    counts = ndimage.sum_labels(dents, labels, index=np.arange(1, n + 1))
+    cutters = []
+    for k in np.argsort(-counts)[:NOTCHES]:
+        if counts[k] < NOTCH_AREA * per_digit * per_digit:
+            break
+        ys, xs = np.nonzero(labels == k + 1)
+        deepest = int(np.argmax(depth[ys, xs]))
+        vertex = np.array([xs[deepest] + 0.5, ys[deepest] + 0.5])
+        mouth = np.array([xs.mean() + 0.5, ys.mean() + 0.5]) - vertex
+        if not np.hypot(*mouth):
+            continue
+        bisector = round(math.degrees(math.atan2(mouth[1], mouth[0])) / 45.0) * 45.0
+        u = np.array([math.cos(math.radians(bisector)), math.sin(math.radians(bisector))])
+        # The square reaches past the hull by half its depth again, so the cut clears the mouth.
+        side = max(1.5 * math.sqrt(2.0) * float(depth[ys[deepest], xs[deepest]]), per_digit)
+        cx, cy = vertex + u * side / math.sqrt(2.0)
+        cutters.append(_box_text(cx, cy, side, side, int(round((bisector + 45.0) / 45.0)) % 4, per_digit))
+    return cutters
+
+
 def _region_shapes(region: np.ndarray, per_digit: float) -> tuple[list[str], list[str], list[str]]:
     """(whole shapes, arcs cutting in, arcs bounding it): the moment and box fits of a
     region (`fit_shapes`) and its polygon fits (`_polygon_fits`), then the circles its
@@ -506,6 +546,7 @@ def _region_shapes(region: np.ndarray, per_digit: float) -> tuple[list[str], lis
                 cuts.append(arc)
             if inside > 0.5:
                 bounds.append(arc)
+    cuts += _notch_cutters(region, per_digit)
     whole = fit_shapes(region)
     shapes = whole + _polygon_fits(region, per_digit, whole + bounds)
     return list(dict.fromkeys(shapes)), list(dict.fromkeys(cuts)), list(dict.fromkeys(bounds))
