@@ -12,10 +12,11 @@ each candidate's clean render with the true program's, the benchmark's measure.
 `mine_examples` builds a second kind (session 18): the candidates are the programs the
 sketch search itself shortlists for a drawing (the best-scoring ones it tried, which hold
 the fits' other readings of the drawing, with their extra cuts and other structures,
-rather than only a digit or an edit away from the truth), plus the true program. The
-near misses alone taught the verifier little about those: on the validation split the
-shipped verifier alone chose a right program in 35 of the 54 searches that had one among
-their 40 best, the centre-line score alone in 43.
+rather than only a digit or an edit away from the truth), plus the true program. Why:
+on the validation split the shipped verifier alone chose a right program in 35 of the 54
+searches that had one among their 40 best, the centre-line score alone in 43. Fine-tuning
+on such examples (`train-verifier --mined`) did not choose better there, so the shipped
+verifier is still the near-miss one (docs/models.md, "Notches, looser arcs").
 """
 
 from __future__ import annotations
