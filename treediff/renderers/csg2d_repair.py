@@ -34,12 +34,6 @@ ANGLE_LETTERS = "GHIJKLMN"  # 0, 45, ..., 315 degrees
 MAX_REGIONS = 3  # largest pieces of unexplained stroke that get a sketch repair
 PURSUIT_SHAPES = 2  # best shapes per operator that a repair or fit offers (docs/models.md)
 CIRCLE_TRIALS = 200  # RANSAC trials per circle read off an outline
-CIRCLE_INLIER = 0.8  # pixels from a trial circle that an outline pixel may lie and count as on it
-# A region's arcs are read twice, the second time counting outline pixels this far off as
-# on the circle: a long arc drawn by hand wanders more than CIRCLE_INLIER, and the circle
-# through its strict inliers is then a small one through a stretch of it. On the validation
-# split the second reading made the fits try a right program in 55 drawings against 53.
-LOOSE_INLIER = 1.2
 
 
 def _digit(value: float) -> str:
@@ -66,7 +60,7 @@ def _principal_axes(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float, int]:
     return minor, major, step
 
 
-def _circles_on_edge(region: np.ndarray, most: int = 2, inlier: float = CIRCLE_INLIER) -> list[tuple[float, float, float]]:
+def _circles_on_edge(region: np.ndarray, most: int = 2) -> list[tuple[float, float, float]]:
     """(x, y, r) in pixels of up to `most` circles that the region's outline follows, where
     it is not the canvas border: the longest arc first, then the longest among the rest.
 
@@ -89,7 +83,7 @@ def _circles_on_edge(region: np.ndarray, most: int = 2, inlier: float = CIRCLE_I
             break
         centres, radii = centres[ok], radii[ok]
         dist = np.abs(np.linalg.norm(points[None, :, :] - centres[:, None, :], axis=2) - radii[:, None])
-        inliers = dist < inlier
+        inliers = dist < 0.8
         best = int(np.argmax(inliers.sum(axis=1)))
         on = inliers[best]
         if on.sum() < 8:
@@ -539,12 +533,11 @@ def _notch_cutters(region: np.ndarray, per_digit: float) -> list[str]:
 def _region_shapes(region: np.ndarray, per_digit: float) -> tuple[list[str], list[str], list[str]]:
     """(whole shapes, arcs cutting in, arcs bounding it): the moment and box fits of a
     region (`fit_shapes`) and its polygon fits (`_polygon_fits`), then the circles its
-    outline follows in part (`_circles_on_edge`, strictly and loosely), split by which side
-    of them the region lies on: outside, a bite (cut out); inside, a bulge (the region is
-    within it); and the notches quads' corners cut into it (`_notch_cutters`)."""
+    outline follows in part (`_circles_on_edge`), split by which side of them the region
+    lies on: outside, a bite (cut out); inside, a bulge (the region is within it)."""
     ys, xs = np.nonzero(region)
     cuts, bounds = [], []
-    for cx, cy, r in _circles_on_edge(region, most=3) + _circles_on_edge(region, most=3, inlier=LOOSE_INLIER):
+    for cx, cy, r in _circles_on_edge(region, most=3):
         ex, ey, er = cx / per_digit, cy / per_digit, r / per_digit
         if er <= 15.5 and abs(ex - 7.5) <= 12.0 and abs(ey - 7.5) <= 12.0:
             arc = f"(Circle {_digit(er)} {_digit(ex)} {_digit(ey)})"
