@@ -16,7 +16,7 @@ rather than only a digit or an edit away from the truth), plus the true program.
 on the validation split the shipped verifier alone chose a right program in 35 of the 54
 searches that had one among their 40 best, the centre-line score alone in 43. Fine-tuning
 on such examples (`train-verifier --mined`) did not choose better there, so the shipped
-verifier is still the near-miss one (docs/models.md, "Notches, looser arcs").
+verifier is still the near-miss one (docs/models.md, "Notches").
 """
 
 from __future__ import annotations
@@ -75,23 +75,39 @@ def near_misses(grammar, mutator: Mutator, node: Node, rng: random.Random) -> li
     return out
 
 
+def _programs(domain, n: int, seed: int, exclude) -> list[str]:
+    """`n` drawable programs of `seed`, none of them in `exclude` (the benchmarks' own)."""
+    return [p for p in drawable_programs(domain, n + len(exclude), seed) if p not in exclude][:n]
+
+
+def _drawn(domain, node: Node, style: SketchStyle, size: int, rng: random.Random,
+           np_rng: np.random.Generator) -> np.ndarray:
+    """A simulated drawing of `node` as a user's picture becomes the search's target: drawn,
+    PHOTO_SHARE of the time photographed, then preprocessed."""
+    drawing = sketch_program(domain, node, DRAW_SIZE, np_rng, style)
+    picture = photographed(drawing, np_rng) if rng.random() < PHOTO_SHARE else 1.0 - drawing
+    return preprocess_sketch(picture, size, frame="canvas")
+
+
+def _empty_examples(n: int, k: int, size: int) -> dict:
+    return {"drawings": np.zeros((n, size, size), np.uint8), "registered": np.zeros((n, k, size, size), np.uint8),
+            "renders": np.zeros((n, k, size, size), np.uint8), "distances": np.zeros((n, k), np.float32),
+            "ious": np.zeros((n, k), np.float32)}
+
+
 def make_examples(domain, n: int, seed: int, style: SketchStyle = TRAIN_STYLE, size: int = 64,
                   exclude: set[str] | frozenset = frozenset(), progress: bool = True) -> dict:
     """`n` drawings with CANDIDATES candidates each, as uint8 images and float labels:
     drawings (n, size, size); registered, renders (n, K, size, size); distances, ious (n, K)."""
     g = domain.grammar
-    programs = [p for p in drawable_programs(domain, n + len(exclude), seed) if p not in exclude][:n]
+    programs = _programs(domain, n, seed, exclude)
     rng, np_rng = random.Random(seed), np.random.default_rng(seed)
     mutator = Mutator(g)
     K = CANDIDATES
-    out = {"drawings": np.zeros((n, size, size), np.uint8), "registered": np.zeros((n, K, size, size), np.uint8),
-           "renders": np.zeros((n, K, size, size), np.uint8), "distances": np.zeros((n, K), np.float32),
-           "ious": np.zeros((n, K), np.float32)}
+    out = _empty_examples(n, K, size)
     for i, text in enumerate(tqdm(programs, desc="verifier data", file=sys.stderr, disable=not progress)):
         node = g.parse(text)
-        drawing = sketch_program(domain, node, DRAW_SIZE, np_rng, style)
-        picture = photographed(drawing, np_rng) if rng.random() < PHOTO_SHARE else 1.0 - drawing
-        target = preprocess_sketch(picture, size, frame="canvas")
+        target = _drawn(domain, node, style, size, rng, np_rng)
         truth = domain.render(node, size) > 0.5
         pool = {text: node}
         for m in near_misses(g, mutator, node, rng):
@@ -140,7 +156,7 @@ def mine_examples(domain, model, n: int, seed: int, budget: int = 500, style: Sk
     from .search import SearchConfig, Searcher, repair_start
 
     g = domain.grammar
-    programs = [p for p in drawable_programs(domain, n + len(exclude), seed) if p not in exclude][:n]
+    programs = _programs(domain, n, seed, exclude)
     rng, np_rng = random.Random(seed), np.random.default_rng(seed)
     mutator = Mutator(g)
     searcher = Searcher(domain, model)
@@ -148,14 +164,10 @@ def mine_examples(domain, model, n: int, seed: int, budget: int = 500, style: Sk
     # trained must not choose its own examples.
     cfg = SearchConfig(budget=budget, beam=16, repair_after=repair_start(budget), rerank_top=0)
     K = CANDIDATES
-    out = {"drawings": np.zeros((n, size, size), np.uint8), "registered": np.zeros((n, K, size, size), np.uint8),
-           "renders": np.zeros((n, K, size, size), np.uint8), "distances": np.zeros((n, K), np.float32),
-           "ious": np.zeros((n, K), np.float32)}
+    out = _empty_examples(n, K, size)
     for i, text in enumerate(tqdm(programs, desc="verifier mining", file=sys.stderr, disable=not progress)):
         node = g.parse(text)
-        drawing = sketch_program(domain, node, DRAW_SIZE, np_rng, style)
-        picture = photographed(drawing, np_rng) if rng.random() < PHOTO_SHARE else 1.0 - drawing
-        target = preprocess_sketch(picture, size, frame="canvas")
+        target = _drawn(domain, node, style, size, rng, np_rng)
         truth = domain.render(node, size) > 0.5
         result = searcher.search(target, cfg, seed=seed * 1_000 + i)
         ranked = [t for t, _ in sorted(result.visits, key=lambda v: -v[1])[:MINE_SHORTLIST]]

@@ -534,7 +534,8 @@ def _region_shapes(region: np.ndarray, per_digit: float) -> tuple[list[str], lis
     """(whole shapes, arcs cutting in, arcs bounding it): the moment and box fits of a
     region (`fit_shapes`) and its polygon fits (`_polygon_fits`), then the circles its
     outline follows in part (`_circles_on_edge`), split by which side of them the region
-    lies on: outside, a bite (cut out); inside, a bulge (the region is within it)."""
+    lies on: outside, a bite (cut out); inside, a bulge (the region is within it); and the
+    notches quads' corners cut into it (`_notch_cutters`), with the bites."""
     ys, xs = np.nonzero(region)
     cuts, bounds = [], []
     for cx, cy, r in _circles_on_edge(region, most=3):
