@@ -320,11 +320,12 @@ def test_fit_joins_the_beam_when_asked():
     g = sketch.grammar
     drawing = sketch.target_image(g.parse("(- (Quad 8 8 A 6 H) (Circle 3 A 6))"), np.random.default_rng(0))
     searcher = Searcher(sketch, untrained_model(sketch))
-    late = searcher.search(drawing, SearchConfig(budget=150, rerank_top=0, tidy=False), seed=0)
-    early = searcher.search(drawing, SearchConfig(budget=150, rerank_top=0, tidy=False, fit_join_after=0), seed=0)
+    BUDGET = 400  # the fit, read twice, spends about 320 of it on this drawing
+    late = searcher.search(drawing, SearchConfig(budget=BUDGET, rerank_top=0, tidy=False), seed=0)
+    early = searcher.search(drawing, SearchConfig(budget=BUDGET, rerank_top=0, tidy=False, fit_join_after=0), seed=0)
     late_fit = [n for n, text, _ in late.trace if text == late.program]
-    assert late_fit == [150]  # the held-back fit, taken at the end
-    assert early.trace[-1][0] < 150 and early.score >= late.score
+    assert late_fit == [BUDGET]  # the held-back fit, taken at the end
+    assert early.trace[-1][0] < BUDGET and early.score >= late.score
 
 
 @pytest.mark.parametrize("truth", [
