@@ -89,6 +89,10 @@ def _drawn(domain, node: Node, style: SketchStyle, size: int, rng: random.Random
     return preprocess_sketch(picture, size, frame="canvas")
 
 
+def _as_u8(a: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
+
+
 def _empty_examples(n: int, k: int, size: int) -> dict:
     return {"drawings": np.zeros((n, size, size), np.uint8), "registered": np.zeros((n, k, size, size), np.uint8),
             "renders": np.zeros((n, k, size, size), np.uint8), "distances": np.zeros((n, k), np.float32),
@@ -141,10 +145,6 @@ def make_examples(domain, n: int, seed: int, style: SketchStyle = TRAIN_STYLE, s
 
 
 MINE_SHORTLIST = 40  # as `SearchConfig.rerank_top`: the programs the answer is chosen among
-
-
-def _as_u8(a: np.ndarray) -> np.ndarray:
-    return np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
 
 
 def mine_examples(domain, model, n: int, seed: int, budget: int = 500, style: SketchStyle = TRAIN_STYLE,

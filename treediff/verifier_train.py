@@ -12,8 +12,9 @@ registered outline distance alone (what search returned before).
 With ``--mined N`` it also runs the sketch search on N more drawings and keeps the
 programs each shortlists (`verifier_data.mine_examples`, in chunks of MINED_CHUNK under
 `out/data/`): each step then takes `mined_share` of its drawings from those, and the log
-reports the choice on the last fifth of them (at most EVAL_MINED) too, the choice the verifier makes in
-use. ``--init`` starts from another verifier's weights (fine-tuning) instead of at random.
+also reports the choice on the last fifth of them (at most EVAL_MINED), the choice the
+verifier makes in use. ``--init`` starts from another verifier's weights (fine-tuning)
+instead of at random.
 Under ``torchrun`` each rank makes its share of the chunks and trains on its own batches
 (DistributedDataParallel); rank 0 writes the checkpoint.
 """
