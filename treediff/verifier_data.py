@@ -99,20 +99,36 @@ def _empty_examples(n: int, k: int, size: int) -> dict:
             "ious": np.zeros((n, k), np.float32)}
 
 
+def _drawings(domain, programs: list[str], style: SketchStyle, size: int, rng: random.Random,
+              np_rng: np.random.Generator, desc: str, progress: bool):
+    """(i, text, node, target, truth mask) for each program, drawn as `_drawn` draws it."""
+    for i, text in enumerate(tqdm(programs, desc=desc, file=sys.stderr, disable=not progress)):
+        node = domain.grammar.parse(text)
+        yield i, text, node, _drawn(domain, node, style, size, rng, np_rng), domain.render(node, size) > 0.5
+
+
+def _store(out: dict, i: int, target: np.ndarray, truth: np.ndarray, rows) -> None:
+    """Drawing `i` and its candidates, rows of (registered drawing, render, distance), into `out`."""
+    out["drawings"][i] = _as_u8(target)
+    for k, (registered, render, distance) in enumerate(rows):
+        out["registered"][i, k] = _as_u8(registered)
+        out["renders"][i, k] = _as_u8(render)
+        out["distances"][i, k] = distance
+        out["ious"][i, k] = foreground_iou(render > 0.5, truth)
+
+
 def make_examples(domain, n: int, seed: int, style: SketchStyle = TRAIN_STYLE, size: int = 64,
                   exclude: set[str] | frozenset = frozenset(), progress: bool = True) -> dict:
     """`n` drawings with CANDIDATES candidates each, as uint8 images and float labels:
     drawings (n, size, size); registered, renders (n, K, size, size); distances, ious (n, K)."""
     g = domain.grammar
-    programs = _programs(domain, n, seed, exclude)
     rng, np_rng = random.Random(seed), np.random.default_rng(seed)
     mutator = Mutator(g)
     K = CANDIDATES
     out = _empty_examples(n, K, size)
-    for i, text in enumerate(tqdm(programs, desc="verifier data", file=sys.stderr, disable=not progress)):
-        node = g.parse(text)
-        target = _drawn(domain, node, style, size, rng, np_rng)
-        truth = domain.render(node, size) > 0.5
+    programs = _programs(domain, n, seed, exclude)
+    for i, text, node, target, truth in _drawings(domain, programs, style, size, rng, np_rng, "verifier data",
+                                                 progress):
         pool = {text: node}
         for m in near_misses(g, mutator, node, rng):
             pool.setdefault(g.unparse(m), m)
@@ -134,13 +150,8 @@ def make_examples(domain, n: int, seed: int, style: SketchStyle = TRAIN_STYLE, s
         while len(chosen) < K:  # a program with few neighbours: repeat some
             chosen.append(rng.choice(wrong or scored))
         rng.shuffle(chosen)
-        out["drawings"][i] = _as_u8(target)
-        for k, (distance, _wrong, t, views) in enumerate(chosen):
-            registered, render, _outline = views  # the channels of `candidate_inputs`
-            out["registered"][i, k] = _as_u8(registered)
-            out["renders"][i, k] = _as_u8(render)
-            out["distances"][i, k] = distance
-            out["ious"][i, k] = foreground_iou(render > 0.5, truth)
+        # views are the channels of `candidate_inputs`: registered drawing, render, outline
+        _store(out, i, target, truth, [(views[0], views[1], distance) for distance, _w, _t, views in chosen])
     return out
 
 
@@ -156,7 +167,6 @@ def mine_examples(domain, model, n: int, seed: int, budget: int = 500, style: Sk
     from .search import SearchConfig, Searcher, repair_start
 
     g = domain.grammar
-    programs = _programs(domain, n, seed, exclude)
     rng, np_rng = random.Random(seed), np.random.default_rng(seed)
     mutator = Mutator(g)
     searcher = Searcher(domain, model)
@@ -165,33 +175,26 @@ def mine_examples(domain, model, n: int, seed: int, budget: int = 500, style: Sk
     cfg = SearchConfig(budget=budget, beam=16, repair_after=repair_start(budget), rerank_top=0)
     K = CANDIDATES
     out = _empty_examples(n, K, size)
-    for i, text in enumerate(tqdm(programs, desc="verifier mining", file=sys.stderr, disable=not progress)):
-        node = g.parse(text)
-        target = _drawn(domain, node, style, size, rng, np_rng)
-        truth = domain.render(node, size) > 0.5
+    programs = _programs(domain, n, seed, exclude)
+    for i, text, node, target, truth in _drawings(domain, programs, style, size, rng, np_rng, "verifier mining",
+                                                 progress):
         result = searcher.search(target, cfg, seed=seed * 1_000 + i)
         ranked = [t for t, _ in sorted(result.visits, key=lambda v: -v[1])[:MINE_SHORTLIST]]
-        pool = [(text, node)] + [(t, g.parse(t)) for t in ranked if t != text]
-        pool += [(g.unparse(m), m) for m in near_misses(g, mutator, node, rng)]
-        chosen, pictures = [], set()
-        for t, m in pool:  # the truth, the shortlist best first, then near misses
+        # the truth, the shortlist best first, then near misses to top up a short list
+        pool = [node] + [g.parse(t) for t in ranked if t != text] + near_misses(g, mutator, node, rng)
+        rows, pictures = [], set()
+        for m in pool:
             render = domain.render(m, size)
             key = (render > 0.5).tobytes()
             if key in pictures:
                 continue
             pictures.add(key)
-            chosen.append((render, candidate_inputs(target, render)))
-            if len(chosen) == K:
+            views, distance = candidate_inputs(target, render)
+            rows.append((views[0], render, distance))
+            if len(rows) == K:
                 break
-        while len(chosen) < K:  # a program with few neighbours: repeat some
-            chosen.append(chosen[rng.randrange(len(chosen))])
-        order = list(range(K))
-        rng.shuffle(order)
-        out["drawings"][i] = _as_u8(target)
-        for k, j in enumerate(order):
-            render, ((registered, _render, _outline), distance) = chosen[j]
-            out["registered"][i, k] = _as_u8(registered)
-            out["renders"][i, k] = _as_u8(render)
-            out["distances"][i, k] = distance
-            out["ious"][i, k] = foreground_iou(render > 0.5, truth)
+        while len(rows) < K:  # a program with few neighbours: repeat some
+            rows.append(rows[rng.randrange(len(rows))])
+        rng.shuffle(rows)
+        _store(out, i, target, truth, rows)
     return out
