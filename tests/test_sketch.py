@@ -11,8 +11,10 @@ from PIL import Image
 from treediff.domains import get_domain
 from treediff.errors import TreediffError
 from treediff.preprocess import load_sketch, looks_like_sketch, preprocess_sketch
-from treediff.sketch import (HELDOUT_STYLE, SCORE_MEASURE, SKETCH_DOMAIN, TRAIN_STYLE, outline_distance, outline_goal,
-                             outline_of, photographed, register_sketch_domain, sketch_program, without_transform)
+from treediff.sketch import (HELDOUT_STYLE, SCORE_MEASURE, SKETCH_DOMAIN, TRAIN_STYLE, drawable_programs,
+                             outline_distance, outline_goal, outline_of, photographed, reaches_margin,
+                             register_sketch_domain, sketch_program, without_transform)
+from treediff.verifier import shipped_rerank
 
 # Shapes fully inside the canvas, as people draw them: a rotated square minus a circle, a
 # union of a circle and a bar, and a plain circle.
@@ -164,6 +166,26 @@ def test_outline_score_prefers_the_right_program(csg):
     assert solved and score > 0.85  # not exactly 1: anti-aliased edge pixels of a thin region count as ink
     assert not outline_goal(clean, csg.render(parse(wrong[1]), 64))[0]
     assert outline_goal.measure == SCORE_MEASURE == "registered-outline-chamfer"
+
+
+def test_choice_passes_over_programs_that_reach_the_margin(csg):
+    """No drawable program reaches the canvas's margin, so the sketch choice ranks one that
+    does below every one that does not, whatever the verifier prefers; among programs that
+    all reach it, the verifier's order stands."""
+    domain = register_sketch_domain()
+    assert not any(reaches_margin(csg.render_text(t)) for t in drawable_programs(csg, 8, seed=5))
+    inside, outside = "(Quad 2 8 2 3 G)", "(Quad 1 8 2 3 G)"  # a box, and the same box a digit further left
+    assert not reaches_margin(csg.render_text(inside)) and reaches_margin(csg.render_text(outside))
+    drawing = _sketch(csg, outside, seed=0)  # drawn where the outer box is: the verifier prefers it
+    images = [csg.render_text(t) for t in (outside, inside)]
+    objectives = [0.8, 0.7]
+    verifier_only = shipped_rerank(drawing, images, objectives)
+    assert verifier_only[0] > verifier_only[1]
+    scores = domain.rerank(drawing, images, objectives)
+    assert scores[1] > scores[0]
+    both_out = [csg.render_text(t) for t in (outside, "(Quad 1 8 2 4 G)")]
+    assert list(np.argsort(domain.rerank(drawing, both_out, objectives))) == list(
+        np.argsort(shipped_rerank(drawing, both_out, objectives)))
 
 
 def test_sketch_domain_registration_and_training_hook(csg):
