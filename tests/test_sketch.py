@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import numpy as np
@@ -169,23 +170,28 @@ def test_outline_score_prefers_the_right_program(csg):
 
 
 def test_choice_passes_over_programs_that_reach_the_margin(csg):
-    """No drawable program reaches the canvas's margin, so the sketch choice ranks one that
-    does below every one that does not, whatever the verifier prefers; among programs that
-    all reach it, the verifier's order stands."""
+    """No drawable program reaches the canvas's margin, so the sketch answer is chosen among
+    programs that do not, whatever the objective and the verifier prefer, even when they
+    rank below the shortlist's cut; when every program reaches it, the usual order stands."""
+    from treediff.search import Searcher
+    from test_tree_diffusion import tiny_model
+
     domain = register_sketch_domain()
+    assert domain.undrawable is reaches_margin
     assert not any(reaches_margin(csg.render_text(t)) for t in drawable_programs(csg, 8, seed=5))
     inside, outside = "(Quad 2 8 2 3 G)", "(Quad 1 8 2 3 G)"  # a box, and the same box a digit further left
     assert not reaches_margin(csg.render_text(inside)) and reaches_margin(csg.render_text(outside))
-    drawing = _sketch(csg, outside, seed=0)  # drawn where the outer box is: the verifier prefers it
-    images = [csg.render_text(t) for t in (outside, inside)]
-    objectives = [0.8, 0.7]
-    verifier_only = shipped_rerank(drawing, images, objectives)
-    assert verifier_only[0] > verifier_only[1]
-    scores = domain.rerank(drawing, images, objectives)
-    assert scores[1] > scores[0]
-    both_out = [csg.render_text(t) for t in (outside, "(Quad 1 8 2 4 G)")]
-    assert list(np.argsort(domain.rerank(drawing, both_out, objectives))) == list(
-        np.argsort(shipped_rerank(drawing, both_out, objectives)))
+    drawing = _sketch(csg, outside, seed=0)  # drawn where the outer box is: everything prefers it
+    assert shipped_rerank(drawing, [csg.render_text(t) for t in (outside, inside)], [0.8, 0.7]).argmax() == 0
+    searcher = Searcher(domain, tiny_model("csg2d"))
+    # the outer box and four more programs reaching the margin score best; the inner box is 6th
+    crowd = [outside] + [f"(Quad 1 8 2 {h} G)" for h in "4567"]
+    visits = [(t, 0.9 - 0.01 * k) for k, t in enumerate(crowd)] + [(inside, 0.5)]
+    assert [t for t, _ in searcher.ranked(drawing, visits, top=3)][0] == inside
+    only_out = [(t, o) for t, o in visits if t != inside]
+    plain = dataclasses.replace(domain, undrawable=None)
+    assert (Searcher(plain, searcher.model).ranked(drawing, only_out, top=3)
+            == searcher.ranked(drawing, only_out, top=3))
 
 
 def test_sketch_domain_registration_and_training_hook(csg):

@@ -73,6 +73,10 @@ class Domain:
     # of its `SearchConfig.rerank_top` best programs (verifier.py: a learned verifier for
     # sketches, where the goal's score is only a proxy for what was meant).
     rerank: Callable | None = None
+    # Optional ``undrawable(image) -> bool``: a picture no target of the domain shows
+    # (sketches: one reaching the canvas margin, which no drawing does). The answer is
+    # chosen among programs that draw others while any is in the running (`Searcher.ranked`).
+    undrawable: Callable | None = None
     # Optional finer score for that choice: ``detail_score(detail, image) -> score``, where
     # `detail` is a sharper reading of the target than the model's input, given by the caller
     # (sketches: the pen's centre line at 4x, `preprocess.read_sketch`), and `image` a render

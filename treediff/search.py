@@ -76,6 +76,9 @@ class SearchConfig:
     rerank_top: int = 40
 
 
+# `Searcher.ranked` looks for programs that draw drawable pictures among this many times
+# `rerank_top` best-scoring ones.
+DRAWABLE_CHECK = 5
 TIDY_TOLERANCE = 0.01  # mean per-pixel change a tidied answer's picture may show
 
 
@@ -135,6 +138,11 @@ class Searcher:
             image = self.domain.render(node, self.image_size)
             self._render_cache[text] = image
         return image
+
+    def render_text(self, text: str) -> np.ndarray:
+        """`render` of a program given as text, parsed only when not cached."""
+        image = self._render_cache.get(text)
+        return image if image is not None else self.render(text, self.grammar.parse(text))
 
     def _visit(self, node: Node, target: np.ndarray, visited: dict, budget: int,
                logprob: float = 0.0) -> Candidate | None:
@@ -672,8 +680,10 @@ class Searcher:
         among them. With `detail` and a domain `detail_score`, the objectives the choice
         sees are that score minus the complexity penalty: the search still ranks by its own
         score which programs are in the running."""
-        order = sorted(range(len(visits)), key=lambda i: -visits[i][1])[:top]
-        shortlist = [visits[i] for i in order]
+        order = sorted(range(len(visits)), key=lambda i: -visits[i][1])
+        if self.domain.undrawable is not None:
+            order = self._drawable_first(order, visits, top)
+        shortlist = [visits[i] for i in order[:top]]
         if best is not None and best.text not in {t for t, _ in shortlist}:
             shortlist[-1:] = [(best.text, best.objective)]
         texts = [t for t, _ in shortlist]
@@ -689,8 +699,27 @@ class Searcher:
             return list(zip(texts, nodes))
         images = [self.render(t, n) for t, n in zip(texts, nodes)]
         scores = self.domain.rerank(target.astype(np.float32), images, objectives)
-        picks = sorted(range(len(texts)), key=lambda i: -float(scores[i]))  # stable: ties keep the objective's order
+        last = self._undrawable_flags(images)
+        # stable: ties keep the objective's order; programs drawing undrawable pictures go last
+        picks = sorted(range(len(texts)), key=lambda i: (last[i], -float(scores[i])))
         return [(texts[i], nodes[i]) for i in picks]
+
+    def _undrawable_flags(self, images: list[np.ndarray]) -> list[bool]:
+        test = self.domain.undrawable
+        return [False] * len(images) if test is None else [bool(test(image)) for image in images]
+
+    def _drawable_first(self, order: list[int], visits: list, top: int) -> list[int]:
+        """`order` (indices into `visits`, best first) with the programs whose pictures the
+        domain calls undrawable moved behind the others, among the first DRAWABLE_CHECK x
+        `top` (each costs a render).
+
+        Why: a sketch search reads the drawing literally, and where the hand's turn, scale
+        and shift moved a shape towards the edge, its best programs can all draw it into
+        the margin no drawing reaches, so a choice among them has nothing right to pick."""
+        head = order[:DRAWABLE_CHECK * top]
+        flags = self._undrawable_flags([self.render_text(visits[i][0]) for i in head])
+        return ([i for i, bad in zip(head, flags) if not bad] + [i for i, bad in zip(head, flags) if bad]
+                + order[len(head):])
 
     def alternatives(self, target: np.ndarray, result: SearchResult, k: int, top: int,
                      detail: np.ndarray | None = None) -> list[SearchResult]:

@@ -479,7 +479,17 @@ DRAWN_MARGIN = 1.0  # canvas units along each side that a drawable program leave
 
 def reaches_margin(image: np.ndarray) -> bool:
     """Whether a render (any size, 1 = inside) covers a pixel within DRAWN_MARGIN of the
-    canvas's edge: a picture no drawable program has (`drawable_programs`)."""
+    canvas's edge: a picture no drawable program has (`drawable_programs`), the sketch
+    domain's `Domain.undrawable`.
+
+    Why: a drawing never reaches the margin. The programs sketch training, the verifier
+    and the benchmark draw keep it, and `preprocess.read_sketch` in its bbox frame pads a
+    photo's drawing well inside it. A drawing turned, scaled and shifted by the hand (the
+    held-out style: up to 8 degrees, 7 % and 4 %) can still lie nearer the edge than the
+    program meant, and its literal reading, a shape a digit further out, then reaches the
+    margin: a picture nobody draws. Chosen among the others instead, the answers of two
+    development sets of held-out drawings gained 2 of 64 and 0 of 64 (docs/models.md,
+    session 19)."""
     mask = image > 0.5
     m = max(int(round(DRAWN_MARGIN * mask.shape[0] / 32.0)), 1)
     return bool(mask[:m].any() or mask[-m:].any() or mask[:, :m].any() or mask[:, -m:].any())
@@ -535,28 +545,6 @@ class SketchDomain(Domain):
                 "answer": "learned verifier's choice among the best-scoring programs (verifier.py)"}
 
 
-def sketch_rerank(drawing: np.ndarray, images: list[np.ndarray], objectives: list[float]) -> np.ndarray:
-    """`Domain.rerank` for sketches: the shipped verifier's choice (`verifier.shipped_rerank`)
-    among programs that leave the canvas's margin empty, while any of those is in the
-    running; the rest follow, in the verifier's order.
-
-    Why: a drawing never reaches the margin. The programs sketch training, the verifier
-    and the benchmark draw keep it (`drawable_programs`), and `preprocess.read_sketch`
-    in its bbox frame pads a photo's drawing well inside it. A drawing turned, scaled and
-    shifted by the hand (the held-out style: up to 8 degrees, 7 % and 4 %) can still lie
-    nearer the edge than the program meant, and its literal reading, a shape one digit
-    out, then reaches the margin: a picture nobody draws. On two development sets of 64
-    held-out drawings (programs the benchmarks never use) passing over such answers
-    solved 2 more of each (docs/models.md, session 19)."""
-    from .verifier import shipped_rerank
-
-    scores = np.asarray(shipped_rerank(drawing, images, objectives), dtype=np.float64)
-    outside = np.array([reaches_margin(image) for image in images])
-    if outside.any() and not outside.all():
-        scores = np.where(outside, scores - (scores.max() - scores.min() + 1.0), scores)
-    return scores
-
-
 # Score a search gives up per primitive (see Domain.complexity_penalty). Extra shapes that
 # carve notches along a wobbly stroke raise the outline score; on the first 32 benchmark
 # drawings 0.03 cut the mean program from 2.5 to 1.5 primitives (targets: 1-4) and raised
@@ -567,6 +555,8 @@ SKETCH_COMPLEXITY_PENALTY = 0.03
 def make_sketch_domain(style: SketchStyle = TRAIN_STYLE) -> SketchDomain:
     from .renderers.csg2d import CSG2DRenderer
     from .renderers.csg2d_repair import csg2d_sketch_fits, csg2d_sketch_repairs
+    from .verifier import shipped_rerank
+
     return SketchDomain(
         name=SKETCH_DOMAIN,
         grammar_file=builtin_grammar("csg2d.lark"),
@@ -578,7 +568,8 @@ def make_sketch_domain(style: SketchStyle = TRAIN_STYLE) -> SketchDomain:
         complexity_penalty=SKETCH_COMPLEXITY_PENALTY,
         repairs=csg2d_sketch_repairs,
         fits=csg2d_sketch_fits,
-        rerank=sketch_rerank,
+        rerank=shipped_rerank,
+        undrawable=reaches_margin,
         detail_score=detail_outline_score,
         registered=registered_drawing,
         pair_polish=True,
