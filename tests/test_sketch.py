@@ -292,4 +292,4 @@ def test_solve_command_on_a_drawing(tmp_path, csg, capsys):
         assert csg.grammar.check(report["program"])
         assert (out / "compare.png").exists() and (out / "program.txt").read_text().strip() == report["program"]
         assert ("switching to sketch mode" in captured.err) == (not flags)
-        assert "centre line at 256 px" in report["chosen_by"]
+        assert "centre line at 256 px" in report["chosen_by"] and "margin" in report["chosen_by"]
