@@ -162,6 +162,9 @@ def main() -> int:
                         help="ablation: the polish steps one number at a time only (no pair moves)")
     parser.add_argument("--refits", type=int, default=SearchConfig.refits,
                         help="times the fit is read again in the best fit's frame (0: once, as before session 17)")
+    parser.add_argument("--no-margin", action="store_true",
+                        help="ablation: choose among the best programs whether or not they reach the canvas margin "
+                             "no drawing reaches (Domain.undrawable)")
     parser.add_argument("--no-detail", action="store_true",
                         help="ablation: choose the answer on the 64 px drawing, not on its centre line at 256 px")
     parser.add_argument("--rerank-top", type=int, default=SearchConfig.rerank_top,
@@ -194,6 +197,8 @@ def main() -> int:
     domain = register_sketch_domain()
     if args.complexity_penalty is not None:
         domain.complexity_penalty = args.complexity_penalty
+    if args.no_margin:
+        domain.undrawable = None
     model, info, path = load_model(args.checkpoint, domain)
     repair_after = args.repair_after if args.repair_after is not None else repair_start(budgets[-1])
     searcher = Searcher(domain, model)
@@ -249,7 +254,8 @@ def main() -> int:
                "fit_start": not (args.no_repair or args.no_fit),
                "refits": 0 if args.no_repair or args.no_fit else args.refits,
                "pair_polish": domain.pair_polish and not args.no_pair_polish,
-               "chosen_on_detail": not args.no_detail and not args.no_verifier}
+               "chosen_on_detail": not args.no_detail and not args.no_verifier,
+               "margin_kept_empty": domain.undrawable is not None}
     for variant in variants:
         rs = [r for r in records if r["variant"] == variant]
         if not rs:

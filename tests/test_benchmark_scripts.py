@@ -26,7 +26,9 @@ def test_sketch_rate_script():
     assert summary["n"] == 2 and summary["score_measure"] == "registered-outline-chamfer"
     drawn = summary["drawn"]
     assert drawn["problems"] == 2 and 0.0 <= drawn["pct_iou90_at_6"] <= 100.0
-    assert summary["fit_start"] is True and summary["style"] == "heldout"
+    assert summary["fit_start"] is True and summary["style"] == "heldout" and summary["margin_kept_empty"] is True
+    ablated = run_script("sketch_rate.py", "--n", "1", "--budgets", "3", "--variants", "drawn", "--no-margin")
+    assert ablated["margin_kept_empty"] is False
     assert drawn["pct_iou90_up_to_style_transform_at_max"] >= drawn["pct_iou90_at_6"]
 
 
