@@ -689,24 +689,23 @@ class Searcher:
         texts = [t for t, _ in shortlist]
         nodes = [best.state.node if best is not None and t == best.text else self.grammar.parse(t) for t in texts]
         objectives = [o for _, o in shortlist]
+        scores = None  # None: the objective's order as it stands
         if detail is not None and self.domain.detail_score is not None:
             side = detail.shape[-1]
-            objectives = [self.domain.detail_score(detail, self.domain.render(n, side))
-                          - self.domain.complexity_penalty * n.prims for n in nodes]
-            if self.domain.rerank is None:
-                return [(texts[i], nodes[i]) for i in sorted(range(len(texts)), key=lambda i: -objectives[i])]
-        if self.domain.rerank is None or len(texts) < 2:
-            return list(zip(texts, nodes))
-        images = [self.render(t, n) for t, n in zip(texts, nodes)]
-        scores = self.domain.rerank(target.astype(np.float32), images, objectives)
-        last = self._undrawable_flags(images)
+            scores = objectives = [self.domain.detail_score(detail, self.domain.render(n, side))
+                                   - self.domain.complexity_penalty * n.prims for n in nodes]
+        if self.domain.rerank is not None and len(texts) >= 2:
+            images = [self.render(t, n) for t, n in zip(texts, nodes)]
+            scores = self.domain.rerank(target.astype(np.float32), images, objectives)
+        last = self._undrawable_flags(texts)
         # stable: ties keep the objective's order; programs drawing undrawable pictures go last
-        picks = sorted(range(len(texts)), key=lambda i: (last[i], -float(scores[i])))
+        picks = sorted(range(len(texts)), key=lambda i: (last[i], 0.0 if scores is None else -float(scores[i])))
         return [(texts[i], nodes[i]) for i in picks]
 
-    def _undrawable_flags(self, images: list[np.ndarray]) -> list[bool]:
+    def _undrawable_flags(self, texts: list[str]) -> list[bool]:
+        """Per program, whether the domain calls its picture undrawable (`Domain.undrawable`)."""
         test = self.domain.undrawable
-        return [False] * len(images) if test is None else [bool(test(image)) for image in images]
+        return [False] * len(texts) if test is None else [bool(test(self.render_text(t))) for t in texts]
 
     def _drawable_first(self, order: list[int], visits: list, top: int) -> list[int]:
         """`order` (indices into `visits`, best first) with the programs whose pictures the
@@ -717,7 +716,7 @@ class Searcher:
         and shift moved a shape towards the edge, its best programs can all draw it into
         the margin no drawing reaches, so a choice among them has nothing right to pick."""
         head = order[:DRAWABLE_CHECK * top]
-        flags = self._undrawable_flags([self.render_text(visits[i][0]) for i in head])
+        flags = self._undrawable_flags([visits[i][0] for i in head])
         return ([i for i, bad in zip(head, flags) if not bad] + [i for i, bad in zip(head, flags) if bad]
                 + order[len(head):])
 
