@@ -56,7 +56,10 @@ from treediff.sketch import (BENCHMARK_PROGRAM_SEEDS, HELDOUT_STYLE, SKETCH_DOMA
 PROGRAM_SEED = BENCHMARK_PROGRAM_SEEDS["test"]
 # --split validation: other programs and other drawings, for choosing settings without
 # looking at the reported split.
-SPLIT_SEEDS = {"test": (PROGRAM_SEED, 0), "validation": (BENCHMARK_PROGRAM_SEEDS["validation"], 50_000)}
+# --split development-3031 / -3032: two more sets of 64, as hard as the test split, for
+# checking a change found on validation before the test split is run.
+SPLIT_SEEDS = {"test": (PROGRAM_SEED, 0), "validation": (BENCHMARK_PROGRAM_SEEDS["validation"], 50_000),
+               "development-3031": (3031, 100_000), "development-3032": (3032, 150_000)}
 DRAW_SIZE = 256
 # --style heldout-untransformed is a diagnostic, never the reported figure: the same held-out
 # drawings (the simulator draws the same random numbers) without the whole drawing's turn,
@@ -174,7 +177,7 @@ def main() -> int:
     parser.add_argument("--repair-after", type=int,
                         help="programs tried before repairs start (default: 3/4 of the largest budget, as treediff solve)")
     parser.add_argument("--split", choices=sorted(SPLIT_SEEDS), default="test",
-                        help="validation: other programs and drawings, for tuning (default: test, the reported one)")
+                        help="validation, development-*: other programs and drawings, for tuning (default: test, the reported one)")
     parser.add_argument("--style", choices=sorted(STYLES), default="heldout",
                         help="heldout-untransformed: diagnostic, the held-out drawings without the whole drawing's "
                              "turn, scale and shift (the reported figure is heldout)")

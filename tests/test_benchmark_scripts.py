@@ -32,6 +32,28 @@ def test_sketch_rate_script():
     assert drawn["pct_iou90_up_to_style_transform_at_max"] >= drawn["pct_iou90_at_6"]
 
 
+def test_sketch_rate_splits_draw_other_programs_and_drawings():
+    """Settings are tuned on the validation and development splits; they must not share the
+    test split's programs or drawing seeds, or tuning would look at the reported figure."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from sketch_rate import SPLIT_SEEDS, benchmark_programs
+
+    from treediff.domains import get_domain
+    from treediff.sketch import register_sketch_domain
+
+    register_sketch_domain()
+    domain = get_domain("csg2d-sketch")
+    programs = {split: set(benchmark_programs(domain, 16, seed)) for split, (seed, _) in SPLIT_SEEDS.items()}
+    assert {"test", "validation", "development-3031", "development-3032"} <= programs.keys()
+    assert len({seed for seed, _ in SPLIT_SEEDS.values()}) == len(SPLIT_SEEDS)
+    # drawing i of a split uses seeds offset + 10_000 + i (drawn) and offset + 20_000 + i (photo)
+    used = [{offset + base + i for base in (10_000, 20_000) for i in range(1000)} for _, offset in SPLIT_SEEDS.values()]
+    assert sum(map(len, used)) == len(set().union(*used))
+    for split, chosen in programs.items():
+        if split != "test":
+            assert len(chosen & programs["test"]) <= 1, split  # a one-shape program may recur by chance
+
+
 def test_iou_up_to_transform_forgives_a_small_shift_only():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from sketch_rate import iou_up_to_transform
