@@ -396,6 +396,27 @@ def test_fits_find_a_loop_with_a_wide_pen_lift_gap_and_a_shape_thinner_than_the_
     assert max(iou(bar, sketch.render(node)) for node in csg2d_sketch_fits(sketch.grammar, bar)) >= 0.95
 
 
+def test_fits_read_a_thick_stroke_beside_a_loop_as_a_thin_shape():
+    """A bar drawn as one thick stroke beside a box's outline encloses no paper, so the
+    box's region is all the fits would see; the stroke outside every region is read as a
+    thin quad of its own, and offered joined to the region's shapes."""
+    from scipy import ndimage
+
+    from treediff.metrics import iou
+    from treediff.renderers.csg2d_repair import csg2d_sketch_fits
+    from treediff.sketch import outline_of
+
+    sketch = get_domain("csg2d-sketch")
+    truth = "(+ (Quad 6 9 6 6 G) (Quad B 4 8 1 G))"  # a box and a bar clear of it
+    clean = sketch.render_text(truth)
+    box = sketch.render_text("(Quad 6 9 6 6 G)") > 0.5
+    strokes = ndimage.binary_dilation(outline_of(box.astype("float32")))  # a pen 3 px wide
+    bar = sketch.render_text("(Quad B 4 8 1 G)") > 0.5  # 4 px wide: no paper inside its loop
+    drawing = (strokes | bar).astype("float32")
+    fits = csg2d_sketch_fits(sketch.grammar, drawing)
+    assert max(iou(clean, sketch.render(node)) for node in fits) >= 0.9
+
+
 def test_pair_moves_step_two_numbers_of_one_shape(csg):
     """`_pair_moves` steps two ordered numbers of the same shape by one each (all four sign
     pairs), never numbers of two shapes, nor the quad's angle letter."""

@@ -565,6 +565,30 @@ def _enclosed_regions(strokes: np.ndarray) -> np.ndarray:
     return ndimage.binary_fill_holes(strokes)
 
 
+BAR_CLEARANCE = 2  # pixels at 64 a stroke must lie outside every drawn region to be a bar of its own
+BAR_LENGTH = 4.0  # digits a stroke outside the regions must run to be read as a bar
+BARS = 2  # longest such strokes that get shapes
+
+
+def _bar_shapes(strokes: np.ndarray, region: np.ndarray, per_digit: float) -> list[list[str]]:
+    """Per long stroke that bounds no drawn region (at most BARS), the thin quads its ink
+    fits (`fit_shapes`). Why: a bar a digit wide drawn as a loop closes into one thick
+    stroke at 64 px and encloses no paper, so beside a shape that does (a box and a bar
+    joined) the fits would see the box alone and leave the bar to repairs, which
+    rarely find it (docs/models.md). Short pieces are a region's tapering tip or a pen's
+    overshoot, not bars."""
+    stray = strokes & ~ndimage.binary_dilation(region, iterations=BAR_CLEARANCE)
+    labels, n = ndimage.label(stray, structure=np.ones((3, 3), dtype=bool))
+    size = strokes.shape[0]
+    bars = []
+    for k in _largest_labels(labels, n, stray, MIN_REGION_FRACTION * size * size)[:BARS]:
+        ink = ndimage.binary_fill_holes(ndimage.binary_closing(labels == k, iterations=1))
+        ys, xs = np.nonzero(ink)
+        if _principal_axes(xs, ys)[1] >= BAR_LENGTH * per_digit:
+            bars.append(fit_shapes(ink)[-3:])  # the quads: moment fits and the tightest box
+    return bars
+
+
 def csg2d_sketch_fits(grammar: Grammar, target: np.ndarray) -> list[Node]:
     """Programs read off an outline drawing without the policy: where search's greedy fit
     begins (`Searcher.fit_chain`, whose sketch repairs then add what is missing).
@@ -574,7 +598,9 @@ def csg2d_sketch_fits(grammar: Grammar, target: np.ndarray) -> list[Node]:
     since a line drawing of CSG shows a cut as a concave arc, as a whole shape minus each
     circle its outline follows in part from outside; a convex arc that is not the shape's
     own bounds it as the intersection ``(- S (- S C))``. Two regions side by side are also
-    offered as the union of their first fits.
+    offered as the union of their first fits, and a long stroke that bounds no region (a
+    bar too thin to enclose paper, `_bar_shapes`) as thin quads alone and joined to the
+    largest region's shapes.
 
     Why: the policy reads a drawing's structure less reliably than its filled-picture
     counterpart, and a search that settles early on shapes of the wrong kind (two circles
@@ -590,14 +616,18 @@ def csg2d_sketch_fits(grammar: Grammar, target: np.ndarray) -> list[Node]:
     region = _enclosed_regions(strokes)
     labels, n = ndimage.label(region)
     programs: list[str] = []
-    firsts = []
+    firsts, wholes_of = [], []
     for k in _largest_labels(labels, n, region, MIN_REGION_FRACTION * size * size)[:FIT_REGIONS]:
         shapes, cuts, bounds = _region_shapes(labels == k, per_digit)
         firsts.append(shapes[:2])
+        wholes_of.append(shapes[:5])
         programs += shapes + cuts + bounds
         wholes = shapes + bounds
         programs += [f"(- {shape} {arc})" for shape in wholes for arc in cuts if arc != shape]
         programs += [f"(- {shape} (- {shape} {arc}))" for shape in wholes for arc in bounds if arc != shape]
     if len(firsts) >= 2:
         programs += [f"(+ {a} {b})" for a in firsts[0] for b in firsts[1]]
+    for thin in _bar_shapes(strokes, region, per_digit):
+        programs += thin
+        programs += [f"(+ {a} {b})" for a in (wholes_of[0] if wholes_of else []) for b in thin]
     return [grammar.parse(text) for text in dict.fromkeys(programs)]
