@@ -616,18 +616,17 @@ def csg2d_sketch_fits(grammar: Grammar, target: np.ndarray) -> list[Node]:
     region = _enclosed_regions(strokes)
     labels, n = ndimage.label(region)
     programs: list[str] = []
-    firsts, wholes_of = [], []
+    region_shapes = []  # per region, largest first: its whole shapes, best first
     for k in _largest_labels(labels, n, region, MIN_REGION_FRACTION * size * size)[:FIT_REGIONS]:
         shapes, cuts, bounds = _region_shapes(labels == k, per_digit)
-        firsts.append(shapes[:2])
-        wholes_of.append(shapes[:5])
+        region_shapes.append(shapes)
         programs += shapes + cuts + bounds
         wholes = shapes + bounds
         programs += [f"(- {shape} {arc})" for shape in wholes for arc in cuts if arc != shape]
         programs += [f"(- {shape} (- {shape} {arc}))" for shape in wholes for arc in bounds if arc != shape]
-    if len(firsts) >= 2:
-        programs += [f"(+ {a} {b})" for a in firsts[0] for b in firsts[1]]
+    if len(region_shapes) >= 2:
+        programs += [f"(+ {a} {b})" for a in region_shapes[0][:2] for b in region_shapes[1][:2]]
     for thin in _bar_shapes(strokes, region, per_digit):
         programs += thin
-        programs += [f"(+ {a} {b})" for a in (wholes_of[0] if wholes_of else []) for b in thin]
+        programs += [f"(+ {a} {b})" for a in (region_shapes[0][:5] if region_shapes else []) for b in thin]
     return [grammar.parse(text) for text in dict.fromkeys(programs)]
