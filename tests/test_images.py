@@ -38,6 +38,17 @@ def test_decompression_bomb_limit(tmp_path, monkeypatch):
         load_image(path, 1, 32)
 
 
+def test_a_picture_pillow_refuses_as_a_bomb_is_explained(tmp_path, monkeypatch):
+    """Pillow raises its own DecompressionBombError in `Image.open` for pictures past twice
+    its limit (178 megapixels by default), before treediff reads the size from the header."""
+    from PIL import Image
+
+    path = write(tmp_path / "huge.png", np.zeros((40, 50), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)
+    with pytest.raises(TreediffError, match="megapixels; the limit is"):
+        load_image(path, 1, 32)
+
+
 def test_transparency_is_composited_over_white(tmp_path):
     rgba = np.zeros((32, 32, 4), np.uint8)  # fully transparent ...
     rgba[8:24, 8:24] = (255, 0, 0, 255)  # ... except an opaque red square

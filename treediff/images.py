@@ -45,6 +45,10 @@ def read_rgba(path: str | Path, max_side: int | None = None) -> Image.Image:
             return rgba
     except TreediffError:
         raise
+    except Image.DecompressionBombError:
+        # Pillow refuses pictures this large in `Image.open`, before our own header check
+        raise TreediffError(f"{path} has over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels; "
+                            f"the limit is {MAX_PIXELS / 1e6:.0f} (resize it first)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise TreediffError(f"cannot read {path} as an image ({type(err).__name__}: "
                             f"{str(err).splitlines()[0] if str(err) else 'truncated or corrupt'})") from None
