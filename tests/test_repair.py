@@ -417,6 +417,49 @@ def test_fits_read_a_thick_stroke_beside_a_loop_as_a_thin_shape():
     assert max(iou(clean, sketch.render(node)) for node in fits) >= 0.9
 
 
+def test_fits_join_two_thin_loops_as_two_quads_not_two_circles():
+    """Two bars drawn by hand as narrow loops each enclose a sliver of paper; a region's
+    fits list its circles first, so joining the two regions' first fits read them as
+    circles. The fits join each region's best-matching shapes: two quads."""
+    import numpy as np
+
+    from treediff.metrics import iou
+    from treediff.preprocess import read_sketch
+    from treediff.renderers.csg2d_repair import csg2d_sketch_fits
+    from treediff.sketch import TRAIN_STYLE, sketch_program, without_transform
+
+    sketch = get_domain("csg2d-sketch")
+    truth = "(+ (Quad 4 9 2 8 G) (Quad A 3 8 2 G))"  # an upright bar and a flat one, apart
+    clean = sketch.render_text(truth)
+    for seed in range(3):
+        drawing = sketch_program(sketch, sketch.grammar.parse(truth), 256, np.random.default_rng(seed),
+                                 without_transform(TRAIN_STYLE))
+        fits = csg2d_sketch_fits(sketch.grammar, read_sketch(1.0 - drawing, 64, frame="canvas").image)
+        assert max(iou(clean, sketch.render(node)) for node in fits if node.prims == 2) >= 0.9
+
+
+@pytest.mark.parametrize("truth", ["(+ (- (Circle 4 5 9) (Quad 5 D 8 4 G)) (Quad C 5 4 4 H))",
+                                   "(+ (- (Circle 4 5 5) (Circle 3 8 8)) (Quad B B 4 4 G))"])
+def test_fits_join_a_bitten_shape_with_the_shape_beside_it(truth):
+    """A region is read as a whole shape minus the circle or quad its outline bites out; when
+    a second shape stands beside it, the fits join the readings that match each region best,
+    bite included, not only the two regions' whole shapes."""
+    import numpy as np
+
+    from treediff.metrics import iou
+    from treediff.preprocess import read_sketch
+    from treediff.renderers.csg2d_repair import csg2d_sketch_fits
+    from treediff.sketch import TRAIN_STYLE, sketch_program, without_transform
+
+    sketch = get_domain("csg2d-sketch")
+    clean = sketch.render_text(truth)
+    for seed in (1, 2):
+        drawing = sketch_program(sketch, sketch.grammar.parse(truth), 256, np.random.default_rng(seed),
+                                 without_transform(TRAIN_STYLE))
+        fits = csg2d_sketch_fits(sketch.grammar, read_sketch(1.0 - drawing, 64, frame="canvas").image)
+        assert max(iou(clean, sketch.render(node)) for node in fits if node.prims == 3) >= 0.9
+
+
 def test_pair_moves_step_two_numbers_of_one_shape(csg):
     """`_pair_moves` steps two ordered numbers of the same shape by one each (all four sign
     pairs), never numbers of two shapes, nor the quad's angle letter."""

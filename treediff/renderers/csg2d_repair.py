@@ -553,6 +553,23 @@ def _region_shapes(region: np.ndarray, per_digit: float) -> tuple[list[str], lis
     return list(dict.fromkeys(shapes)), list(dict.fromkeys(cuts)), list(dict.fromkeys(bounds))
 
 
+def _best_covering(grammar: Grammar, readings: list[str], region: np.ndarray) -> list[str]:
+    """A region's `readings` (program text) ordered by how well each one's render matches
+    the region: IoU less the sketch search's own price per primitive, best first. Why: a
+    region's fits list its circles first, so joining two regions' first fits read two
+    thin bars as two circles (docs/models.md, session 22)."""
+    from ..sketch import SKETCH_COMPLEXITY_PENALTY
+    from .csg2d import CSG2DRenderer, masks_iou
+
+    renderer = CSG2DRenderer(grammar)
+    size = region.shape[0]
+    score = {}
+    for text in readings:
+        node = grammar.parse(text)
+        score[text] = masks_iou(region, renderer.render(node, size)) - SKETCH_COMPLEXITY_PENALTY * node.prims
+    return sorted(readings, key=lambda text: -score[text])  # stable: ties keep the fits' order
+
+
 def _enclosed_regions(strokes: np.ndarray) -> np.ndarray:
     """`drawn_regions`, bridging wider pen-lift gaps while the strokes enclose nothing (up to
     8 px at 64, two digits); when no loop closes at all (a shape thinner than the pen draws
@@ -597,10 +614,10 @@ def csg2d_sketch_fits(grammar: Grammar, target: np.ndarray) -> list[Node]:
     circle or quads from its moments, the tightest box, a box with corners cut off) and,
     since a line drawing of CSG shows a cut as a concave arc, as a whole shape minus each
     circle its outline follows in part from outside; a convex arc that is not the shape's
-    own bounds it as the intersection ``(- S (- S C))``. Two regions side by side are also
-    offered as the union of their first fits, and a long stroke that bounds no region (a
-    bar too thin to enclose paper, `_bar_shapes`) as thin quads alone and joined to the
-    largest region's shapes.
+    own bounds it as the intersection ``(- S (- S C))``. Two or three regions side by side
+    are also offered as the union of their readings that match them best (`_best_covering`),
+    and a long stroke that bounds no region (a bar too thin to enclose paper, `_bar_shapes`)
+    as thin quads alone and joined to the largest region's best readings.
 
     Why: the policy reads a drawing's structure less reliably than its filled-picture
     counterpart, and a search that settles early on shapes of the wrong kind (two circles
@@ -616,17 +633,21 @@ def csg2d_sketch_fits(grammar: Grammar, target: np.ndarray) -> list[Node]:
     region = _enclosed_regions(strokes)
     labels, n = ndimage.label(region)
     programs: list[str] = []
-    region_shapes = []  # per region, largest first: its whole shapes, best first
+    region_readings = []  # per region, largest first: its readings, best first
     for k in _largest_labels(labels, n, region, MIN_REGION_FRACTION * size * size)[:FIT_REGIONS]:
         shapes, cuts, bounds = _region_shapes(labels == k, per_digit)
-        region_shapes.append(shapes)
-        programs += shapes + cuts + bounds
         wholes = shapes + bounds
-        programs += [f"(- {shape} {arc})" for shape in wholes for arc in cuts if arc != shape]
-        programs += [f"(- {shape} (- {shape} {arc}))" for shape in wholes for arc in bounds if arc != shape]
-    if len(region_shapes) >= 2:
-        programs += [f"(+ {a} {b})" for a in region_shapes[0][:2] for b in region_shapes[1][:2]]
+        readings = shapes + cuts + bounds
+        readings += [f"(- {shape} {arc})" for shape in wholes for arc in cuts if arc != shape]
+        readings += [f"(- {shape} (- {shape} {arc}))" for shape in wholes for arc in bounds if arc != shape]
+        programs += readings
+        region_readings.append(_best_covering(grammar, readings, labels == k))
+    if len(region_readings) >= 2:
+        programs += [f"(+ {a} {b})" for a in region_readings[0][:2] for b in region_readings[1][:2]]
+    if len(region_readings) >= 3:
+        programs += [f"(+ (+ {a} {b}) {c})" for a in region_readings[0][:2] for b in region_readings[1][:1]
+                     for c in region_readings[2][:1]]
     for thin in _bar_shapes(strokes, region, per_digit):
         programs += thin
-        programs += [f"(+ {a} {b})" for a in (region_shapes[0][:5] if region_shapes else []) for b in thin]
+        programs += [f"(+ {a} {b})" for a in (region_readings[0][:5] if region_readings else []) for b in thin]
     return [grammar.parse(text) for text in dict.fromkeys(programs)]
