@@ -228,3 +228,14 @@ def test_solve_complexity_penalty_is_checked_and_used(tmp_path, capsys):
                      "--out", str(tmp_path / "b")]) == 0
     assert json.loads(capsys.readouterr().out)["solved"]
     assert get_domain("csg2d").complexity_penalty == 0.0  # the registered domain is untouched
+
+
+def test_top_level_help_lists_each_command_in_words(capsys):
+    """`treediff --help` lists every command with its one-line help as written: a literal
+    "%" in a help string must not make argparse print its internal parameters instead."""
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "% solved vs node budget" in out
+    assert "option_strings" not in out

@@ -524,7 +524,7 @@ def _report(args, summary: dict, out_dir: Path) -> None:
 
 def add_bench_parser(sub) -> None:
     """Register ``treediff bench`` (and ``treediff bench merge FILES``) on the CLI's subparsers."""
-    p = sub.add_parser("bench", help="% solved vs node budget: tree diffusion, ablations, baselines",
+    p = sub.add_parser("bench", help="%% solved vs node budget: tree diffusion, ablations, baselines",
                        description="Run tree diffusion, its ablations and baselines on a fixed test set; "
                                    "'treediff bench merge results/*' combines shards.")
     p.add_argument("action", nargs="*", help="'merge FILES_OR_FOLDERS...' to combine shards' JSON lines")
