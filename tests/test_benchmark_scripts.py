@@ -70,6 +70,14 @@ def test_iou_up_to_transform_forgives_a_small_shift_only():
     assert iou_up_to_transform(target, d.render_text("(Circle 3 3 3)"), HELDOUT_STYLE) < 0.05  # far away
 
 
+def test_registration_speed_script():
+    summary = run_script("registration_speed.py", "--drawings", "2", "--candidates", "6", "--searches", "1",
+                         "--budget", "12")
+    assert summary["identical_results"] is True and summary["registrations"] >= 10
+    assert summary["ms_per_registration_direct"] > 0 and summary["speedup"] > 0
+    assert summary["searches"] == 1 and summary["searches_with_the_same_program"] == 1
+
+
 def test_solve_rate_script():
     summary = run_script("solve_rate.py", "--domain", "csg2d", "--n", "2", "--budgets", "5,10")
     assert summary["n"] == 2 and {"solved_pct_at_5", "solved_pct_at_10"} <= summary.keys()

@@ -10,7 +10,9 @@ import pytest
 from treediff.domains import get_domain
 from treediff.sketch import (TRAIN_STYLE, outline_distance, outline_of, registered_outline_distance,
                              sketch_program)
-from treediff.sketch_registration import IDENTITY, MAX_ANGLE_DEG, Similarity, to_program_frame
+from treediff import sketch_registration
+from treediff.sketch import _stroke_distances
+from treediff.sketch_registration import IDENTITY, MAX_ANGLE_DEG, Similarity, register, to_program_frame
 
 # Three shapes spread over the canvas, so a turn moves them in different directions.
 PROGRAM = "(+ (+ (Circle 3 4 4) (Quad B 5 3 2 G)) (Quad 8 C 4 2 H))"
@@ -74,3 +76,27 @@ def test_empty_sides_have_no_registration(csg):
     blank = np.zeros((64, 64), np.float32)
     assert registered_outline_distance(blank, render) == (np.inf, None)
     assert registered_outline_distance(_drawn(csg, PROGRAM, 0.0, 1.0, 0.0), blank) == (np.inf, None)
+
+
+def test_landing_tables_give_the_same_registrations_bit_for_bit(csg, monkeypatch):
+    """The coarse grid read from the landing tables is an exact shortcut: for drawings of
+    different sizes of ink and candidates near and far from them (the third has only the
+    top shape, so the drawing has strokes it lacks), distance and transform are the same
+    numbers as with every landing computed."""
+    candidates = [PROGRAM, "(+ (Circle 3 5 3) (Quad 7 C 4 2 H))", "(Circle 3 4 4)", "(Quad 2 D 1 1 J)",
+                  "(- (Circle 7 8 8) (Quad 8 8 3 3 I))"]
+    outlines = [outline_of(csg.render(csg.grammar.parse(text), 64)) for text in candidates]
+    drawings = [_drawn(csg, PROGRAM, 6.0, 1.04, 0.03), _drawn(csg, PROGRAM, -9.0, 0.96, 0.0, seed=1),
+                _drawn(csg, "(Circle 2 C 3)", 3.0, 1.0, 0.01, seed=2)]
+    with_tables, direct = [], []
+    for drawing in drawings:
+        strokes, to_strokes = _stroke_distances(drawing)
+        sketch_registration._MEMO.clear()
+        with_tables += [register(strokes, to_strokes, o) for o in outlines]
+        with monkeypatch.context() as m:
+            m.setattr(sketch_registration, "TABLE_MAX_PIXELS", 0)
+            sketch_registration._MEMO.clear()
+            direct += [register(strokes, to_strokes, o) for o in outlines]
+    sketch_registration._MEMO.clear()
+    assert with_tables == direct
+    assert len({distance for distance, _ in direct}) == len(direct)  # the cases differ: no vacuous match
