@@ -438,6 +438,22 @@ def test_fits_join_two_thin_loops_as_two_quads_not_two_circles():
         assert max(iou(clean, sketch.render(node)) for node in fits if node.prims == 2) >= 0.9
 
 
+def test_best_covering_ranks_each_reading_once():
+    """A circle can be read both as a region's whole shape and as an arc bounding it; the
+    two best readings joined to the next region must be two different ones."""
+    import numpy as np
+
+    from treediff.renderers.csg2d_repair import _best_covering
+
+    g = get_domain("csg2d-sketch").grammar
+    yy, xx = np.mgrid[0:64, 0:64]
+    region = np.hypot(xx + 0.5 - 32, yy + 0.5 - 32) <= 12  # Circle 3 8 8 at 64 px
+    readings = ["(Circle 3 8 8)", "(Quad 8 8 6 6 G)", "(Circle 3 8 8)", "(Circle 2 8 8)"]
+    ranked = _best_covering(g, readings, region)
+    assert ranked[:2] == ["(Circle 3 8 8)", "(Quad 8 8 6 6 G)"]
+    assert sorted(ranked) == sorted(set(readings))
+
+
 @pytest.mark.parametrize("truth", ["(+ (- (Circle 4 5 9) (Quad 5 D 8 4 G)) (Quad C 5 4 4 H))",
                                    "(+ (- (Circle 4 5 5) (Circle 3 8 8)) (Quad B B 4 4 G))"])
 def test_fits_join_a_bitten_shape_with_the_shape_beside_it(truth):

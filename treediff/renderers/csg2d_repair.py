@@ -554,20 +554,22 @@ def _region_shapes(region: np.ndarray, per_digit: float) -> tuple[list[str], lis
 
 
 def _best_covering(grammar: Grammar, readings: list[str], region: np.ndarray) -> list[str]:
-    """A region's `readings` (program text) ordered by how well each one's render matches
-    the region: IoU less the sketch search's own price per primitive, best first. Why: a
-    region's fits list its circles first, so joining two regions' first fits read two
-    thin bars as two circles (docs/models.md, session 22)."""
+    """A region's distinct `readings` (program text) ordered by how well each one's render
+    matches the region: IoU less the sketch search's own price per primitive, best first.
+    Why: a region's fits list its circles first, so joining two regions' first fits read
+    two thin bars as two circles (docs/models.md, session 22). Distinct, because a circle
+    can be both a whole shape and a bounding arc, and twice in the two best it would leave
+    one reading of the region to be joined where two are meant (session 23)."""
     from ..sketch import SKETCH_COMPLEXITY_PENALTY
     from .csg2d import CSG2DRenderer, masks_iou
 
     renderer = CSG2DRenderer(grammar)
     size = region.shape[0]
     score = {}
-    for text in readings:
+    for text in dict.fromkeys(readings):
         node = grammar.parse(text)
         score[text] = masks_iou(region, renderer.render(node, size)) - SKETCH_COMPLEXITY_PENALTY * node.prims
-    return sorted(readings, key=lambda text: -score[text])  # stable: ties keep the fits' order
+    return sorted(score, key=lambda text: -score[text])  # stable: ties keep the fits' first order
 
 
 def _enclosed_regions(strokes: np.ndarray) -> np.ndarray:
