@@ -17,7 +17,7 @@ distance maps at transformed points. The coarse grid is the same for every candi
 where each pixel lands under each of its transforms is worked out once per image size
 (`_coarse_tables`), and the drawing's side of it once per drawing (`_drawing_side`): a
 candidate's first round is then two gathers per transform. That made registration 2.6
-times and a whole sketch search 2 times faster, with the same results bit for bit
+times and a whole sketch search about 2 times faster, with the same results bit for bit
 (benchmarks/registration_speed.py).
 """
 
