@@ -144,9 +144,9 @@ def _coarse_grid(n: int) -> np.ndarray:
 
 
 # Sizes up to this many pixels get landing tables for every pixel (two int32 tables of
-# coarse transforms x pixels: 10 MB at 64 px); larger images, the 256 px centre line of
-# `sketch.detail_outline_score`, are registered a few dozen times a search and compute
-# their landings directly.
+# coarse transforms x pixels, 10 MB each at 64 px, and a float32 one of the same size per
+# cached drawing); larger images, the 256 px centre line of `sketch.detail_outline_score`,
+# are registered a few dozen times a search and compute their landings directly.
 TABLE_MAX_PIXELS = 64 * 64
 
 
@@ -226,20 +226,23 @@ def register(strokes: np.ndarray, to_strokes: np.ndarray, outline: np.ndarray) -
         return _MEMO[key]
     to_outline = distance_transform_edt(~outline).astype(np.float32)
     outline_pts, stroke_pts = _centred_points(outline), _centred_points(strokes)
-    lo, hi = np.array(IDENTITY_PARAMS) - _reach(n), np.array(IDENTITY_PARAMS) + _reach(n)
+    identity = np.array(IDENTITY_PARAMS)
+    lo, hi = identity - _reach(n), identity + _reach(n)
     step = _coarse_step(n)
     units = CANVAS_UNITS / n
+
+    def cheapest(grid: np.ndarray, distance: np.ndarray) -> np.ndarray:
+        return grid[int(np.argmin(distance * units + CORRECTION_COST * correction(grid, n)))]
+
     grid = _coarse_grid(n)
     if n * n <= TABLE_MAX_PIXELS:
-        distance = _coarse_chamfer(strokes, to_strokes, outline, to_outline, key[:2], ROBUST_CAP * n) * units
+        best_params = cheapest(grid, _coarse_chamfer(strokes, to_strokes, outline, to_outline, key[:2], ROBUST_CAP * n))
     else:
-        distance = _chamfer(grid, outline_pts, stroke_pts, to_strokes, to_outline, ROBUST_CAP * n) * units
-    best_params = grid[int(np.argmin(distance + CORRECTION_COST * correction(grid, n)))]
+        best_params = cheapest(grid, _chamfer(grid, outline_pts, stroke_pts, to_strokes, to_outline, ROBUST_CAP * n))
     for _ in range(REFINE_ROUNDS):
         step = step / 2
         grid = np.vstack([np.clip(_grid(best_params, step, (3, 3, 3)), lo, hi), best_params])  # the incumbent stays
-        distance = _chamfer(grid, outline_pts, stroke_pts, to_strokes, to_outline, ROBUST_CAP * n) * units
-        best_params = grid[int(np.argmin(distance + CORRECTION_COST * correction(grid, n)))]
+        best_params = cheapest(grid, _chamfer(grid, outline_pts, stroke_pts, to_strokes, to_outline, ROBUST_CAP * n))
     # Measured in full at the transform found: a missing or extra part still costs all it should.
     distance = float(_chamfer(best_params[None], outline_pts, stroke_pts, to_strokes, to_outline)[0]) * units
     result = (distance + CORRECTION_COST * float(correction(best_params, n)[0]),
