@@ -293,3 +293,36 @@ def test_solve_command_on_a_drawing(tmp_path, csg, capsys):
         assert (out / "compare.png").exists() and (out / "program.txt").read_text().strip() == report["program"]
         assert ("switching to sketch mode" in captured.err) == (not flags)
         assert "centre line at 256 px" in report["chosen_by"] and "margin" in report["chosen_by"]
+
+
+def test_choice_weighs_the_centre_line_over_a_small_verifier_preference(csg):
+    """Development-3031 drawing #29 (held-out style), a program whose picture is the quad
+    `(Quad 7 D C 1 G)` (its cut misses the quad): the verifier
+    prefers the quad one digit to the right by about 0.4 logits, the drawing's centre line
+    prefers the meant quad by about 0.005. Between near neighbours the centre-line score
+    moves that little, so the choice weighs it 150 logits per unit (at 50 the neighbour won;
+    docs/models.md, "The objective's weight in the choice")."""
+    import sys
+    from pathlib import Path
+
+    from treediff.preprocess import read_sketch
+    from treediff.search import Searcher
+    from test_tree_diffusion import tiny_model
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from sketch_rate import DRAW_SIZE, SPLIT_SEEDS, benchmark_programs
+
+    domain = register_sketch_domain()
+    seed, offset = SPLIT_SEEDS["development-3031"]
+    meant, neighbour = "(Quad 7 D C 1 G)", "(Quad 8 D C 1 G)"
+    target = benchmark_programs(domain, 64, seed)[29]
+    assert np.array_equal(csg.render_text(target), csg.render_text(meant))
+    drawing = sketch_program(domain, domain.grammar.parse(target), DRAW_SIZE,
+                             np.random.default_rng(offset + 10_000 + 29), HELDOUT_STYLE)
+    reading = read_sketch(1.0 - drawing, 64, frame="canvas")
+    searcher = Searcher(domain, tiny_model("csg2d"))
+    visits = [(neighbour, 0.9), (meant, 0.8)]  # the search's own score prefers the neighbour too
+    texts = [t for t, _ in visits]
+    verdict = shipped_rerank(reading.image.astype(np.float32), [csg.render_text(t) for t in texts], [0.0, 0.0])
+    assert verdict[0] > verdict[1]  # the verifier alone picks the neighbour
+    assert [t for t, _ in searcher.ranked(reading.image, visits, top=2, detail=reading.skeleton)][0] == meant
