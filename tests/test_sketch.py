@@ -296,12 +296,12 @@ def test_solve_command_on_a_drawing(tmp_path, csg, capsys):
 
 
 def test_choice_weighs_the_centre_line_over_a_small_verifier_preference(csg):
-    """Development-3031 drawing #29 (held-out style), a program whose picture is the quad
-    `(Quad 7 D C 1 G)` (its cut misses the quad): the verifier
-    prefers the quad one digit to the right by about 0.4 logits, the drawing's centre line
-    prefers the meant quad by about 0.005. Between near neighbours the centre-line score
-    moves that little, so the choice weighs it 150 logits per unit (at 50 the neighbour won;
-    docs/models.md, "The objective's weight in the choice")."""
+    """Development-3031 drawing #29 (held-out style) shows the quad `(Quad 7 D C 1 G)` (the
+    program's cut misses it). The verifier prefers the quad one digit to the right by about
+    0.4 logits, the drawing's centre line prefers the meant quad by about 0.005. Between near
+    neighbours the centre-line score moves that little, so the choice weighs it 150 logits
+    per unit (at 50 the neighbour won; docs/models.md, "The objective's weight in the
+    choice")."""
     import sys
     from pathlib import Path
 
