@@ -49,6 +49,21 @@ def test_a_picture_pillow_refuses_as_a_bomb_is_explained(tmp_path, monkeypatch):
         load_image(path, 1, 32)
 
 
+def test_a_picture_pillow_warns_about_is_refused_without_its_warning(tmp_path, monkeypatch):
+    """Between Pillow's limit and twice it (89-178 megapixels by default) `Image.open` warns
+    on stderr; treediff's own, lower limit refuses the picture, so the warning would only
+    add a line of noise before treediff's one-line message."""
+    import warnings
+
+    path = write(tmp_path / "huge.png", np.zeros((40, 50), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1500)
+    monkeypatch.setattr(images, "MAX_PIXELS", 1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a DecompressionBombWarning would fail the test
+        with pytest.raises(TreediffError, match="megapixels; the limit is"):
+            load_image(path, 1, 32)
+
+
 def test_transparency_is_composited_over_white(tmp_path):
     rgba = np.zeros((32, 32, 4), np.uint8)  # fully transparent ...
     rgba[8:24, 8:24] = (255, 0, 0, 255)  # ... except an opaque red square

@@ -7,6 +7,7 @@ resized to the size the networks and goal checks work at.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,12 @@ def read_rgba(path: str | Path, max_side: int | None = None) -> Image.Image:
     if path.stat().st_size == 0:
         raise TreediffError(f"{path} is empty (0 bytes)")
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            # Pillow warns on stderr past its own limit (89 megapixels), which is above
+            # ours: the check below refuses such a picture with one line of its own.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
             width, height = img.size
             if width * height > MAX_PIXELS:
                 raise TreediffError(f"{path} is {width}x{height} = {width * height / 1e6:.0f} megapixels; "
