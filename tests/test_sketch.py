@@ -326,3 +326,65 @@ def test_choice_weighs_the_centre_line_over_a_small_verifier_preference(csg):
     verdict = shipped_rerank(reading.image.astype(np.float32), [csg.render_text(t) for t in texts], [0.0, 0.0])
     assert verdict[0] > verdict[1]  # the verifier alone picks the neighbour
     assert [t for t, _ in searcher.ranked(reading.image, visits, top=2, detail=reading.skeleton)][0] == meant
+
+
+def test_render_draws_a_program_as_a_seeded_sketch_or_photo(tmp_path, capsys):
+    """`treediff render --sketch` draws the program by hand (the held-out style), dark ink on
+    white; `--photo` photographs that drawing. One seed, one drawing; a colour domain is
+    refused with one line."""
+    from treediff.cli import main
+    from treediff.preprocess import load_photo
+
+    program = "(- (Quad 8 8 9 6 G) (Circle 5 E 4))"
+    paths = {}
+    for name, flags in [("a", ["--sketch", "--seed", "4"]), ("b", ["--sketch", "--seed", "4"]),
+                        ("c", ["--sketch", "--seed", "5"]), ("photo", ["--photo", "--seed", "4"])]:
+        paths[name] = tmp_path / f"{name}.png"
+        assert main(["render", program, "-o", str(paths[name]), *flags]) == 0
+    a, c = (np.asarray(Image.open(paths[k])) for k in "ac")
+    assert a.shape == (256, 256) and a[0, 0] == 255 and a.min() < 100  # white paper, dark ink
+    assert np.array_equal(a, np.asarray(Image.open(paths["b"]))) and not np.array_equal(a, c)
+    photo = np.asarray(Image.open(paths["photo"]))
+    assert photo.shape == (256, 256, 3)
+    assert looks_like_sketch(load_photo(paths["a"])) and looks_like_sketch(load_photo(paths["photo"]))
+    capsys.readouterr()
+    assert main(["render", "--domain", "tinysvg", "--sketch", "(Rect 1 5 white yellow 1)",
+                 "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "colour" in err
+
+
+# What `examples/sketch.png` draws, and the command that made it (README, docs/sketches.md).
+EXAMPLE_SKETCH = "(- (Quad 8 8 9 6 G) (Circle 5 E 4))"
+EXAMPLE_COMMAND = ["render", "--photo", EXAMPLE_SKETCH, "--seed", "1"]
+
+
+def test_the_shipped_example_sketch_is_solved(tmp_path, csg, capsys):
+    """`examples/sketch.png`, a photographed drawing the simulator made, is what its command
+    makes (up to JPEG decoders), and `treediff solve` on it, with no flag, switches to sketch
+    mode and returns a program that draws the meant picture: IoU >= 0.9 with the program it
+    was drawn from, framed as solve frames a photo (cropped to the drawing)."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from treediff.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    example = root / "examples" / "sketch.png"
+    remade = tmp_path / "remade.png"
+    assert main([*EXAMPLE_COMMAND, "-o", str(remade)]) == 0
+    shipped, fresh = (np.asarray(Image.open(p), dtype=np.float32) for p in (example, remade))
+    assert shipped.shape == fresh.shape and np.abs(shipped - fresh).mean() < 2.0
+    capsys.readouterr()
+    assert main(["solve", str(example), "--seed", "0", "--json", "--quiet", "--out", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    assert "switching to sketch mode" in captured.err
+    report = json.loads(captured.out)
+    sys.path.insert(0, str(root / "benchmarks"))
+    from sketch_rate import framed_target
+    from treediff.metrics import iou
+
+    domain = register_sketch_domain()
+    meant = framed_target(domain, domain.grammar.parse(EXAMPLE_SKETCH), 64, "bbox")
+    assert iou(meant, domain.render(domain.grammar.parse(report["program"]), 64)) >= 0.9, report["program"]

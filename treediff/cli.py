@@ -71,16 +71,42 @@ def cmd_render(args) -> int:
 
     domain = get_domain(args.domain)
     tree = domain.grammar.parse(_read_program(args))
-    size = args.size or domain.canvas
+    hand_drawn = args.sketch or args.photo
+    size = args.size or (SKETCH_DRAW_SIZE if hand_drawn else domain.canvas)
     if size < 8 or size > 4096:
         raise TreediffError(f"--size must be between 8 and 4096 (got {size})")
-    save_png(domain.render(tree, size), args.output)
+    if hand_drawn:
+        save_png(_hand_drawn(domain, tree, size, args.seed, args.photo), args.output)
+    else:
+        save_png(domain.render(tree, size), args.output)
     written = [args.output]
     if args.svg:
         atomic_write_text(args.svg, domain.svg(tree))
         written.append(args.svg)
     print(" ".join(str(w) for w in written))
     return 0
+
+
+# Side of a simulated drawing unless --size says otherwise: the sketch benchmark draws at
+# this size, and a phone photo of a drawing is larger than the 128 px canvas.
+SKETCH_DRAW_SIZE = 256
+
+
+def _hand_drawn(domain, tree, size: int, seed: int, photo: bool):
+    """`tree` drawn by the sketch simulator in its held-out style (wider ranges than the
+    sketch model trained on, as the sketch benchmark draws), dark ink on white paper, or
+    with `photo` photographed as the benchmark's "photo" variant. Seeded: one seed, one
+    drawing."""
+    import numpy as np
+
+    from .sketch import HELDOUT_STYLE, photographed, sketch_program
+
+    if domain.channels != 1:
+        raise TreediffError(f"--sketch draws the outlines of one-colour pictures; domain '{domain.name}' "
+                            f"draws in colour (try a CSG2D program)")
+    rng = np.random.default_rng(seed)
+    drawing = sketch_program(domain, tree, size, rng, HELDOUT_STYLE)  # ink = 1
+    return photographed(drawing, rng) if photo else 1.0 - drawing
 
 
 def cmd_noise(args) -> int:
@@ -241,7 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="render.png")
     p.add_argument("--size", type=int, help="image size in px (default: the domain's canvas)")
     p.add_argument("--svg", help="also write an SVG of the program here")
-    p.add_argument("--seed", type=int, default=0, help="unused (rendering is deterministic); for uniformity")
+    p.add_argument("--sketch", action="store_true",
+                   help="draw it as a simulated pen drawing on paper instead (an input for solve --sketch)")
+    p.add_argument("--photo", action="store_true", help="... and photographed (paper colour, lighting, blur, JPEG)")
+    p.add_argument("--seed", type=int, default=0, help="the hand of --sketch and --photo (a clean render needs none)")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("noise", help="show a forward noising chain and the reverse edit path")
