@@ -290,7 +290,13 @@ def test_solve_command_on_a_drawing(tmp_path, csg, capsys):
         assert set(report["registration"]) == {"angle_deg", "scale", "dx", "dy"}
         assert abs(report["registration"]["angle_deg"]) <= 11.0
         assert csg.grammar.check(report["program"])
-        assert (out / "compare.png").exists() and (out / "program.txt").read_text().strip() == report["program"]
+        assert (out / "program.txt").read_text().strip() == report["program"]
+        # compare.png: the drawing, the answer and the answer's outline in red over the
+        # drawing, at the centre line's 256 px
+        compare = np.asarray(Image.open(out / "compare.png").convert("RGB")).astype(int)
+        assert compare.shape[0] == 256 and compare.shape[1] > 3 * 256
+        red = (compare[..., 0] > 180) & (compare[..., 1] < 60) & (compare[..., 2] < 60)
+        assert red[:, 2 * 256:].sum() > 100 and not red[:, :256].any()
         assert ("switching to sketch mode" in captured.err) == (not flags)
         assert "centre line at 256 px" in report["chosen_by"] and "margin" in report["chosen_by"]
 

@@ -55,8 +55,29 @@ def difference_image(target: np.ndarray, render: np.ndarray) -> np.ndarray:
     return np.clip(out, 0, 1)
 
 
+def sketch_overlay(centre_line: np.ndarray, render: np.ndarray) -> np.ndarray:
+    """The drawing's pen line (dark) with the answer on top: its outline red, its inside
+    tinted. RGB at the centre line's size.
+
+    Why not `difference_image`: a drawing is an outline and a render is filled, so their
+    difference is the whole inside of every shape and hides how well the outlines meet."""
+    from scipy.ndimage import binary_dilation
+
+    from .sketch import outline_of
+
+    out = np.ones(centre_line.shape + (3,), dtype=np.float32)
+    out[render > 0.5] = (1.0, 0.86, 0.86)
+    out[binary_dilation(centre_line, iterations=1)] = (0.2, 0.2, 0.2)
+    out[binary_dilation(outline_of(render), iterations=1)] = (0.85, 0.1, 0.1)
+    return out
+
+
 def write_outputs(out_dir: Path, searcher: Searcher, target: np.ndarray, result: SearchResult,
-                  trace_gif: bool, alternatives: list[SearchResult] = ()) -> None:
+                  trace_gif: bool, alternatives: list[SearchResult] = (), detail: np.ndarray | None = None) -> None:
+    """program.txt, render.png, program.svg and compare.png (the target, the answer and how
+    they differ; for a sketch, given the drawing's centre line as `detail`, the drawing,
+    the answer and the answer's outline over the drawing at the centre line's size), plus
+    alternatives.png/.txt and trace.gif when asked for."""
     domain = searcher.domain
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "program.txt", result.program + "\n")
@@ -65,7 +86,14 @@ def write_outputs(out_dir: Path, searcher: Searcher, target: np.ndarray, result:
     atomic_write_text(out_dir / "program.svg", domain.svg(result.node))
     small = domain.render(result.node, target.shape[0])
     view = lambda im: as_rgb(1.0 - im if im.ndim == 2 else im)  # noqa: E731  (dark ink on white, like paper)
-    save_png(strip([view(target), view(small), difference_image(target, small)]), out_dir / "compare.png")
+    if detail is not None:
+        from scipy.ndimage import binary_dilation
+
+        fine = domain.render(result.node, detail.shape[-1])
+        pen = binary_dilation(detail, iterations=1).astype(np.float32)
+        save_png(strip([view(pen), view(fine), sketch_overlay(detail, fine)]), out_dir / "compare.png")
+    else:
+        save_png(strip([view(target), view(small), difference_image(target, small)]), out_dir / "compare.png")
     for stale in ("alternatives.txt", "alternatives.png"):  # a rerun into the same folder
         (out_dir / stale).unlink(missing_ok=True)
     if alternatives:
@@ -151,7 +179,7 @@ def cmd_solve(args) -> int:
     n_alternatives = args.alternatives if args.alternatives is not None else SKETCH_ALTERNATIVES if sketch else 0
     alternatives = searcher.alternatives(target, result, n_alternatives, max(cfg.rerank_top, 1), detail)
     out_dir = Path(args.out) if args.out else Path("treediff-out") / Path(args.image).stem
-    write_outputs(out_dir, searcher, target, result, args.trace, alternatives)
+    write_outputs(out_dir, searcher, target, result, args.trace, alternatives, detail)
     report = {"program": result.program, "solved": result.solved, "score": round(result.score, 4),
               "nodes_expanded": result.nodes_expanded, "seconds": round(result.seconds, 2),
               "domain": domain.name, "score_measure": domain.score_measure,
