@@ -157,7 +157,9 @@ def test_solve_lists_alternatives_for_a_drawing(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     programs = [a["program"] for a in report["alternatives"]]
     assert len(programs) == 3 and report["program"] not in programs  # three by default for a drawing
-    assert (out / "alternatives.txt").read_text().split("\n")[:3] == programs and (out / "alternatives.png").exists()
+    assert (out / "alternatives.txt").read_text().split("\n")[:3] == programs
+    # the drawing, then the answer and each alternative over it, at the centre line's 256 px
+    assert Image.open(out / "alternatives.png").size[1] == 256 and Image.open(out / "alternatives.png").size[0] > 5 * 256
     assert main(["solve", str(path), "--sketch", "--budget", "30", "--json", "--quiet", "--out", str(out),
                  "--alternatives", "0"]) == 0
     assert "alternatives" not in json.loads(capsys.readouterr().out) and not (out / "alternatives.txt").exists()

@@ -77,7 +77,8 @@ def write_outputs(out_dir: Path, searcher: Searcher, target: np.ndarray, result:
     """program.txt, render.png, program.svg and compare.png (the target, the answer and how
     they differ; for a sketch, given the drawing's centre line as `detail`, the drawing,
     the answer and the answer's outline over the drawing at the centre line's size), plus
-    alternatives.png/.txt and trace.gif when asked for."""
+    alternatives.png/.txt (the same, then each alternative; for a sketch each over the
+    drawing) and trace.gif when asked for."""
     domain = searcher.domain
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "program.txt", result.program + "\n")
@@ -98,8 +99,12 @@ def write_outputs(out_dir: Path, searcher: Searcher, target: np.ndarray, result:
         (out_dir / stale).unlink(missing_ok=True)
     if alternatives:
         atomic_write_text(out_dir / "alternatives.txt", "".join(a.program + "\n" for a in alternatives))
-        renders = [view(domain.render(a.node, target.shape[0])) for a in alternatives]
-        save_png(strip([view(target), view(small), *renders]), out_dir / "alternatives.png")
+        if detail is not None:  # each over the drawing, as in compare.png, to tell them apart
+            overlays = [sketch_overlay(detail, domain.render(a.node, detail.shape[-1])) for a in alternatives]
+            save_png(strip([view(pen), sketch_overlay(detail, fine), *overlays]), out_dir / "alternatives.png")
+        else:
+            renders = [view(domain.render(a.node, target.shape[0])) for a in alternatives]
+            save_png(strip([view(target), view(small), *renders]), out_dir / "alternatives.png")
     if trace_gif:
         from PIL import Image
 
