@@ -55,20 +55,25 @@ def difference_image(target: np.ndarray, render: np.ndarray) -> np.ndarray:
     return np.clip(out, 0, 1)
 
 
+def _thickened(line: np.ndarray) -> np.ndarray:
+    """A one-pixel line three pixels wide, to be seen at 256 px."""
+    from scipy.ndimage import binary_dilation
+
+    return binary_dilation(line, iterations=1)
+
+
 def sketch_overlay(centre_line: np.ndarray, render: np.ndarray) -> np.ndarray:
     """The drawing's pen line (dark) with the answer on top: its outline red, its inside
     tinted. RGB at the centre line's size.
 
     Why not `difference_image`: a drawing is an outline and a render is filled, so their
     difference is the whole inside of every shape and hides how well the outlines meet."""
-    from scipy.ndimage import binary_dilation
-
     from .sketch import outline_of
 
     out = np.ones(centre_line.shape + (3,), dtype=np.float32)
     out[render > 0.5] = (1.0, 0.86, 0.86)
-    out[binary_dilation(centre_line, iterations=1)] = (0.2, 0.2, 0.2)
-    out[binary_dilation(outline_of(render), iterations=1)] = (0.85, 0.1, 0.1)
+    out[_thickened(centre_line)] = (0.2, 0.2, 0.2)
+    out[_thickened(outline_of(render))] = (0.85, 0.1, 0.1)
     return out
 
 
@@ -87,24 +92,22 @@ def write_outputs(out_dir: Path, searcher: Searcher, target: np.ndarray, result:
     atomic_write_text(out_dir / "program.svg", domain.svg(result.node))
     small = domain.render(result.node, target.shape[0])
     view = lambda im: as_rgb(1.0 - im if im.ndim == 2 else im)  # noqa: E731  (dark ink on white, like paper)
-    if detail is not None:
-        from scipy.ndimage import binary_dilation
-
+    if detail is not None:  # a sketch: the answer over the drawing's pen line, at its size
         fine = domain.render(result.node, detail.shape[-1])
-        pen = binary_dilation(detail, iterations=1).astype(np.float32)
-        save_png(strip([view(pen), view(fine), sketch_overlay(detail, fine)]), out_dir / "compare.png")
+        shown = [view(_thickened(detail).astype(np.float32)), sketch_overlay(detail, fine)]  # drawing, answer
+        save_png(strip([shown[0], view(fine), shown[1]]), out_dir / "compare.png")
     else:
-        save_png(strip([view(target), view(small), difference_image(target, small)]), out_dir / "compare.png")
+        shown = [view(target), view(small)]
+        save_png(strip([*shown, difference_image(target, small)]), out_dir / "compare.png")
     for stale in ("alternatives.txt", "alternatives.png"):  # a rerun into the same folder
         (out_dir / stale).unlink(missing_ok=True)
     if alternatives:
         atomic_write_text(out_dir / "alternatives.txt", "".join(a.program + "\n" for a in alternatives))
         if detail is not None:  # each over the drawing, as in compare.png, to tell them apart
-            overlays = [sketch_overlay(detail, domain.render(a.node, detail.shape[-1])) for a in alternatives]
-            save_png(strip([view(pen), sketch_overlay(detail, fine), *overlays]), out_dir / "alternatives.png")
+            shown += [sketch_overlay(detail, domain.render(a.node, detail.shape[-1])) for a in alternatives]
         else:
-            renders = [view(domain.render(a.node, target.shape[0])) for a in alternatives]
-            save_png(strip([view(target), view(small), *renders]), out_dir / "alternatives.png")
+            shown += [view(domain.render(a.node, target.shape[0])) for a in alternatives]
+        save_png(strip(shown), out_dir / "alternatives.png")
     if trace_gif:
         from PIL import Image
 
