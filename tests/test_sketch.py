@@ -358,6 +358,11 @@ def test_choice_weighs_the_centre_line_over_a_small_verifier_preference(csg):
     assert [t for t, _ in searcher.ranked(reading.image, visits, top=2, detail=reading.skeleton)][0] == meant
 
 
+# What `examples/sketch.png` draws, and the command that made it (README, docs/sketches.md).
+EXAMPLE_SKETCH = "(- (Quad 8 8 9 6 G) (Circle 5 E 4))"
+EXAMPLE_COMMAND = ["render", "--photo", EXAMPLE_SKETCH, "--seed", "1"]
+
+
 def test_render_draws_a_program_as_a_seeded_sketch_or_photo(tmp_path, capsys):
     """`treediff render --sketch` draws the program by hand (the held-out style), dark ink on
     white; `--photo` photographs that drawing. One seed, one drawing; a colour domain is
@@ -365,7 +370,7 @@ def test_render_draws_a_program_as_a_seeded_sketch_or_photo(tmp_path, capsys):
     from treediff.cli import main
     from treediff.preprocess import load_photo
 
-    program = "(- (Quad 8 8 9 6 G) (Circle 5 E 4))"
+    program = EXAMPLE_SKETCH
     paths = {}
     for name, flags in [("a", ["--sketch", "--seed", "4"]), ("b", ["--sketch", "--seed", "4"]),
                         ("c", ["--sketch", "--seed", "5"]), ("photo", ["--photo", "--seed", "4"])]:
@@ -382,11 +387,6 @@ def test_render_draws_a_program_as_a_seeded_sketch_or_photo(tmp_path, capsys):
                  "-o", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "colour" in err
-
-
-# What `examples/sketch.png` draws, and the command that made it (README, docs/sketches.md).
-EXAMPLE_SKETCH = "(- (Quad 8 8 9 6 G) (Circle 5 E 4))"
-EXAMPLE_COMMAND = ["render", "--photo", EXAMPLE_SKETCH, "--seed", "1"]
 
 
 def test_the_shipped_example_sketch_is_solved(tmp_path, csg, capsys):
