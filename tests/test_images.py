@@ -10,6 +10,7 @@ from treediff import images
 from treediff.domains import get_domain
 from treediff.errors import TreediffError
 from treediff.images import as_rgb, load_image, prepare_array, save_png, strip, to_uint8
+from treediff.preprocess import load_photo
 
 
 def write(path, array: np.ndarray, mode: str | None = None):
@@ -116,6 +117,36 @@ def test_rendered_pictures_survive_a_png_round_trip(tmp_path):
     colour = svg.render_text("(Arrange h (Rect 4 4 red none 0) (Ellipse 3 3 blue none 0) 1)", 64)
     save_png(colour, tmp_path / "svg.png")
     assert svg.goal(colour, load_image(tmp_path / "svg.png", 3, 64))[0]
+
+
+@pytest.mark.parametrize("kind", ["16-bit", "float"])
+def test_a_deep_greyscale_scan_reads_like_its_8_bit_copy(tmp_path, kind):
+    """Scanners write 16-bit (or float TIFF) greyscale; Pillow clips those to 255 (all white)."""
+    picture = get_domain("csg2d").render_text("(- (Quad 8 8 6 5 H) (Circle 3 9 7))", 64)
+    ink_on_paper = 1.0 - picture  # dark shapes on light paper, as a scan
+    eight = write(tmp_path / "eight.png", to_uint8(ink_on_paper))
+    if kind == "16-bit":
+        deep = write(tmp_path / "deep.png", (ink_on_paper * 65535).round().astype(np.uint16))
+    else:
+        deep = write(tmp_path / "deep.tif", ink_on_paper.astype(np.float32))
+    assert Image.open(deep).mode in ("I;16", "F")
+    loaded = load_image(deep, 1, 64)
+    assert np.abs(loaded - load_image(eight, 1, 64)).max() <= 1.5 / 255
+    assert get_domain("csg2d").goal(picture, loaded)[0]
+
+
+def test_a_phone_photo_is_read_the_way_its_exif_says_it_was_held(tmp_path):
+    """Phones store the sensor's pixels plus an orientation tag; viewers turn by the tag."""
+    picture = get_domain("csg2d").render_text("(- (Quad 8 8 6 5 H) (Circle 3 9 7))", 64)
+    upright = Image.fromarray(to_uint8(picture))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to display"
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "phone.png", exif=exif.tobytes())
+    loaded = load_image(tmp_path / "phone.png", 1, 64)
+    assert np.abs(loaded - picture).max() <= 0.5 / 255  # PNG keeps 8 bits
+    assert np.abs(loaded - np.rot90(picture)).mean() > 0.05  # the tag matters for this picture
+    upright.save(tmp_path / "upright.png")  # sketch mode reads photos through the same door
+    assert np.array_equal(load_photo(tmp_path / "phone.png"), load_photo(tmp_path / "upright.png"))
 
 
 def test_to_uint8_clips_and_rounds():

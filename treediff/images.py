@@ -1,8 +1,9 @@
 """Reading user images safely and writing treediff's pictures.
 
-User images can be any PNG/JPEG of any size and mode. They are checked before decoding
-(size limit against decompression bombs), composited over white, padded to a square and
-resized to the size the networks and goal checks work at.
+User images can be any PNG/JPEG/TIFF of any size and mode. They are checked before decoding
+(size limit against decompression bombs), turned upright by their EXIF orientation,
+brought to 8 bits (16-bit and float scans scaled, not clipped), composited over white,
+padded to a square and resized to the size the networks and goal checks work at.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import TreediffError
 
@@ -43,7 +44,10 @@ def read_rgba(path: str | Path, max_side: int | None = None) -> Image.Image:
             if max_side:
                 img.draft("RGB", (max_side, max_side))
             img.load()
-            rgba = img.convert("RGBA")
+            # A phone stores the pixels as the sensor saw them and the way it was held in
+            # EXIF; viewers turn the picture by it, so a drawing must be read turned too.
+            upright = ImageOps.exif_transpose(img)
+            rgba = _eight_bit(upright).convert("RGBA")
             if max_side and max(rgba.size) > max_side:
                 k = max_side / max(rgba.size)
                 rgba = rgba.resize((max(round(rgba.width * k), 1), max(round(rgba.height * k), 1)),
@@ -58,6 +62,21 @@ def read_rgba(path: str | Path, max_side: int | None = None) -> Image.Image:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise TreediffError(f"cannot read {path} as an image ({type(err).__name__}: "
                             f"{str(err).splitlines()[0] if str(err) else 'truncated or corrupt'})") from None
+
+
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """16-bit and float greyscale (scanners write them) as 8-bit grey over the full range.
+
+    Pillow's own conversion clips these to 0-255 instead of scaling, which turns a 16-bit
+    scan of a white sheet into a blank white picture.
+    """
+    if img.mode not in ("I", "F") and not img.mode.startswith("I;16"):
+        return img
+    values = np.asarray(img, dtype=np.float64)
+    top = float(values.max()) if values.size else 0.0
+    # the container's range, not the picture's own: a dark scan must stay dark
+    full = 1.0 if img.mode == "F" and top <= 1.0 else 255.0 if top <= 255 else 65535.0 if top <= 65535 else top
+    return Image.fromarray((np.clip(values / full, 0.0, 1.0) * 255.0).round().astype(np.uint8), mode="L")
 
 
 def load_image(path: str | Path, channels: int, size: int, *, polarity: bool = True) -> np.ndarray:
