@@ -158,6 +158,36 @@ def test_a_turned_sheet_on_a_slightly_darker_table_leaves_no_strokes(csg):
     assert _overlap(preprocess_sketch(on_table, 64), preprocess_sketch(turned(0.0), 64)) > 0.9
 
 
+def _pen_drawing(side: int, width: int) -> Image.Image:
+    """A circle crossed by a slanted line, drawn with a `width`-pixel pen on a sheet `side` wide."""
+    from PIL import ImageDraw
+
+    sheet = Image.new("RGB", (side, side * 3 // 4), "white")
+    pen = ImageDraw.Draw(sheet)
+    r = side / 5
+    pen.ellipse([side / 2 - r, side * 3 / 8 - r, side / 2 + r, side * 3 / 8 + r], outline="black", width=width)
+    pen.line([(side * 0.2, side * 0.1), (side * 0.8, side * 0.65)], fill="black", width=width)
+    return sheet
+
+
+@pytest.mark.parametrize("side,width", [(400, 1), (800, 1), (1200, 2), (2000, 3)])
+def test_fine_pen_lines_survive_in_a_large_picture(tmp_path, side, width):
+    """A 1-pixel mouse line, or a fine pen in a big scan, is thinner than the picture's
+    reduction to the working size; an area average left it faint and broken, and the
+    speck removal (also 4-connected: a diagonal line touches itself only at corners)
+    then dropped its pieces. It must read as the same unbroken drawing as a thick pen."""
+    from scipy.ndimage import label
+
+    from treediff.preprocess import load_photo, read_sketch
+
+    _pen_drawing(side, width).save(tmp_path / "fine.png")
+    _pen_drawing(400, 6).save(tmp_path / "thick.png")
+    fine, thick = load_sketch(tmp_path / "fine.png", 64), load_sketch(tmp_path / "thick.png", 64)
+    assert _overlap(fine, thick) > 0.9
+    skeleton = read_sketch(load_photo(tmp_path / "fine.png"), 64).skeleton
+    assert label(skeleton, structure=np.ones((3, 3)))[1] == 1  # one unbroken line
+
+
 def test_looks_like_sketch(csg):
     for i, program in enumerate(PROGRAMS):
         drawing = _sketch(csg, program, i, size=128)

@@ -19,10 +19,10 @@ from .errors import TreediffError
 MAX_PIXELS = 50_000_000
 
 
-def read_rgba(path: str | Path, max_side: int | None = None) -> Image.Image:
-    """Open a user image as RGBA, with the checks every reader needs: missing, empty, corrupt
-    or truncated files, and too many pixels (read from the header, before decoding).
-    With `max_side`, big images are shrunk on the way in (JPEGs decode at reduced size)."""
+def read_rgb(path: str | Path) -> Image.Image:
+    """Open a user image as RGB, transparent parts white, with the checks every reader needs:
+    missing, empty, corrupt or truncated files, and too many pixels (read from the header,
+    before decoding)."""
     path = Path(path)
     if not path.exists():
         raise TreediffError(f"image not found: {path}")
@@ -41,18 +41,14 @@ def read_rgba(path: str | Path, max_side: int | None = None) -> Image.Image:
             if width * height > MAX_PIXELS:
                 raise TreediffError(f"{path} is {width}x{height} = {width * height / 1e6:.0f} megapixels; "
                                     f"the limit is {MAX_PIXELS / 1e6:.0f} (resize it first)")
-            if max_side:
-                img.draft("RGB", (max_side, max_side))
             img.load()
             # A phone stores the pixels as the sensor saw them and the way it was held in
             # EXIF; viewers turn the picture by it, so a drawing must be read turned too.
-            upright = ImageOps.exif_transpose(img)
-            rgba = _eight_bit(upright).convert("RGBA")
-            if max_side and max(rgba.size) > max_side:
-                k = max_side / max(rgba.size)
-                rgba = rgba.resize((max(round(rgba.width * k), 1), max(round(rgba.height * k), 1)),
-                                   Image.Resampling.BOX, reducing_gap=2.0)
-            return rgba
+            picture = _eight_bit(ImageOps.exif_transpose(img))
+            if picture.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in picture.info:
+                rgba = picture.convert("RGBA")
+                return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+            return picture.convert("RGB")
     except TreediffError:
         raise
     except Image.DecompressionBombError:
@@ -86,10 +82,7 @@ def load_image(path: str | Path, channels: int, size: int, *, polarity: bool = T
     `polarity`, an image whose border is mostly bright (dark drawing on light paper) is
     inverted.
     """
-    rgba = read_rgba(path)
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    rgb = Image.alpha_composite(white, rgba).convert("RGB")
-    array = np.asarray(rgb, dtype=np.float32) / 255.0
+    array = np.asarray(read_rgb(path), dtype=np.float32) / 255.0
     if float(array.max() - array.min()) < 0.05:
         raise TreediffError(f"{path} is blank (a single flat colour); nothing to reconstruct")
     return prepare_array(array, channels, size, polarity=polarity)
