@@ -24,6 +24,7 @@ def write(path, array: np.ndarray, mode: str | None = None):
     (lambda p: p.write_bytes(b""), "is empty"),
     (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\nnot really a png"), "cannot read"),
     (lambda p: write(p, np.full((16, 16, 3), 200, np.uint8)), "is blank"),
+    (lambda p: p.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"), "HEIC/HEIF .* JPEG or PNG"),
 ])
 def test_bad_images_are_explained(tmp_path, setup, message):
     path = tmp_path / "in.png"

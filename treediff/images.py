@@ -56,8 +56,18 @@ def read_rgb(path: str | Path) -> Image.Image:
         raise TreediffError(f"{path} has over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels; "
                             f"the limit is {MAX_PIXELS / 1e6:.0f} (resize it first)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        if isinstance(err, UnidentifiedImageError) and _is_heif(path):
+            raise TreediffError(f"cannot read {path}: HEIC/HEIF photos (an iPhone's default) are not supported; "
+                                f"export or share it as JPEG or PNG") from None
         raise TreediffError(f"cannot read {path} as an image ({type(err).__name__}: "
                             f"{str(err).splitlines()[0] if str(err) else 'truncated or corrupt'})") from None
+
+
+def _is_heif(path: Path) -> bool:
+    """An ISO media file of the HEIF family (its `ftyp` box names a HEIC/HEIF brand)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    return head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 
 
 def _eight_bit(img: Image.Image) -> Image.Image:
