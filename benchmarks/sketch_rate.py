@@ -22,7 +22,7 @@ A diagnostic beside it, never the success test: % whose answer reaches IoU >= 0.
 target turned, scaled and shifted within the held-out style's own whole-drawing range
 (`iou_up_to_transform`), what the drawing cannot show; ``--style heldout-untransformed``
 draws the same drawings without that transform (docs/models.md, "Where the rest of the
-gap is").
+gap is"), and ``--style ruler`` draws the same outlines clean, as with a ruler and compasses.
 
 Also reported: % whose search stopped as solved by the outline goal (and, as its upper
 bound, % where the clean target itself passes the goal on the preprocessed drawing),
@@ -34,6 +34,7 @@ checkpoint (same grammar) is accepted too, as a baseline.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import statistics
@@ -66,7 +67,14 @@ DRAW_SIZE = 256
 # scale and shift, to measure what that transform alone costs. A drawing's transform and a
 # program's position and size are interchangeable, so for small or thin shapes the drawing
 # cannot tell the program from its neighbour a digit away (docs/models.md).
-STYLES = {"heldout": HELDOUT_STYLE, "heldout-untransformed": without_transform(HELDOUT_STYLE)}
+# --style ruler, also a diagnostic: the same outlines drawn as with a ruler and compasses or
+# a drawing program's shape tools (straight sides, true arcs, closed at once, one even
+# pen), the held-out style's pen widths kept. What a clean drawing leaves to the reader.
+STYLES = {"heldout": HELDOUT_STYLE, "heldout-untransformed": without_transform(HELDOUT_STYLE),
+          "ruler": dataclasses.replace(without_transform(HELDOUT_STYLE), wobble=(0.0, 0.0), jitter=(0.0, 0.0),
+                                       control_spacing=(0.02, 0.02), corner_tolerance=0.001, bezier_prob=0.0,
+                                       overshoot=(0.0, 0.0), overshoot_drift=(0.0, 0.0), pen_lift_prob=0.0,
+                                       pressure_min=(1.0, 1.0), ink=(1.0, 1.0))}
 TRAIN_COMMAND = ("treediff train --domain csg2d-sketch --out runs/csg2d-sketch --steps 20000, then copy "
                  "runs/csg2d-sketch/model.safetensors and model.json to "
                  "treediff/checkpoints/csg2d-sketch.safetensors and csg2d-sketch.json")
@@ -180,7 +188,8 @@ def main() -> int:
                         help="validation, development-*: other programs and drawings, for tuning (default: test, the reported one)")
     parser.add_argument("--style", choices=sorted(STYLES), default="heldout",
                         help="heldout-untransformed: diagnostic, the held-out drawings without the whole drawing's "
-                             "turn, scale and shift (the reported figure is heldout)")
+                             "turn, scale and shift; ruler: diagnostic, the same outlines drawn clean "
+                             "(the reported figure is heldout)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--records", action="store_true", help="also print one JSON line per problem")

@@ -70,6 +70,27 @@ def test_iou_up_to_transform_forgives_a_small_shift_only():
     assert iou_up_to_transform(target, d.render_text("(Circle 3 3 3)"), HELDOUT_STYLE) < 0.05  # far away
 
 
+def test_the_ruler_style_draws_the_outline_itself():
+    """`--style ruler` (a diagnostic) draws each outline clean: its reading lies on the true
+    outline (a pixel at 64 is 0.5 units) in every drawing, which the held-out hand does not."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import numpy as np
+    from sketch_rate import STYLES, benchmark_programs
+
+    from treediff.preprocess import read_sketch
+    from treediff.sketch import outline_distance, register_sketch_domain, sketch_program
+
+    domain = register_sketch_domain()
+    nodes = [domain.grammar.parse(text) for text in benchmark_programs(domain, 6, 7)]
+
+    def worst(style: str) -> float:
+        return max(outline_distance(read_sketch(1.0 - sketch_program(domain, node, 256, np.random.default_rng(i),
+                                                                     STYLES[style]), 64, frame="canvas").image,
+                                    domain.render(node, 64)) for i, node in enumerate(nodes))
+
+    assert worst("ruler") < 0.3 < worst("heldout")
+
+
 def test_registration_speed_script():
     summary = run_script("registration_speed.py", "--drawings", "2", "--candidates", "6", "--searches", "1",
                          "--budget", "12")
