@@ -134,6 +134,19 @@ def test_sheet_edge_and_table_are_not_strokes(csg):
     assert _overlap(preprocess_sketch(table, 64), preprocess_sketch(photo, 64)) > 0.9
 
 
+def test_a_marker_line_along_the_border_is_drawing_not_a_table():
+    """A box drawn in black marker whose top side runs along the picture's edge: blurred for
+    the table check, the thick line stayed dark and was taken for a table around the sheet,
+    and the whole drawing was cut away with it ("no drawing found")."""
+    from PIL import ImageDraw
+
+    sheet = Image.new("L", (256, 256), 255)
+    ImageDraw.Draw(sheet).rectangle([50, 2, 140, 150], outline=0, width=10)
+    got = preprocess_sketch(np.asarray(sheet), 64, frame="canvas")
+    assert (got > 0.3).sum() > 100  # the box's four sides
+    assert got[:4].max() > 0.5 and got[36:40].max() > 0.5  # its top side and its bottom side
+
+
 def test_a_turned_sheet_on_a_slightly_darker_table_leaves_no_strokes(csg):
     """The sheet photographed turned 7 degrees on a table only 20 % darker than the paper
     (too light for `_sheet`): the corners of table in the frame leave short pieces of ink

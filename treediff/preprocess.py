@@ -121,11 +121,12 @@ def _sheet(grey: np.ndarray) -> np.ndarray | None:
     """The inside of the sheet of paper when a much darker surround (a table) is in the picture.
 
     Otsu's threshold on a strongly blurred copy (strokes fade away) finds dark regions; those
-    touching the picture's border are the surround, if they cover at least 5% of the picture
-    and are less than half as bright as the rest (so a lighting gradient across the paper is
-    not mistaken for a table). The sheet is the rest, shrunk by 2% so its edge is not ink.
+    touching the picture's border, and dark at the border itself, are the surround, if they
+    cover at least 5% of the picture and are less than half as bright as the rest (so a
+    lighting gradient across the paper is not mistaken for a table). The sheet is the rest,
+    shrunk by 2% so its edge is not ink.
     """
-    from scipy.ndimage import binary_erosion, gaussian_filter, label
+    from scipy.ndimage import binary_erosion, gaussian_filter, label, mean
     from skimage.filters import threshold_otsu
 
     side = max(grey.shape)
@@ -133,7 +134,16 @@ def _sheet(grey: np.ndarray) -> np.ndarray | None:
     dark = blurred < threshold_otsu(blurred)
     labels, _ = label(dark)
     edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    surround = np.isin(labels, edge[edge > 0])
+    edge = edge[edge > 0]
+    # A table reaches the picture's edge; a line drawn near it leaves paper between. (A black
+    # marker line stays dark when blurred, and was taken for a table: the drawing was then
+    # cut away as lying outside the sheet.)
+    if len(edge):
+        rim = np.zeros(grey.shape, dtype=bool)
+        rim[0, :] = rim[-1, :] = rim[:, 0] = rim[:, -1] = True
+        rim_brightness = mean(grey, labels * rim, index=edge)
+        edge = edge[np.asarray(rim_brightness) < 0.5 * float(np.median(grey))]
+    surround = np.isin(labels, edge)
     if surround.mean() < 0.05 or surround.all():
         return None
     if float(blurred[surround].mean()) > 0.5 * float(blurred[~surround].mean()):
