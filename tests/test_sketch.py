@@ -201,6 +201,16 @@ def test_fine_pen_lines_survive_in_a_large_picture(tmp_path, side, width):
     assert label(skeleton, structure=np.ones((3, 3)))[1] == 1  # one unbroken line
 
 
+def test_a_picture_a_few_pixels_thin_is_shrunk_to_one_row_not_to_nothing():
+    from treediff.preprocess import _limit_side
+
+    strip = np.full((3, 3000, 3), 255, np.uint8)
+    strip[1, 100:2900] = 0
+    shrunk = _limit_side(strip, 512)
+    assert shrunk.shape == (1, 512, 3) and shrunk.min() == 0.0 and shrunk.max() == 1.0  # line and paper
+    assert _limit_side(np.full((3000, 1, 3), 255, np.uint8), 512).shape == (512, 1, 3)
+
+
 def test_looks_like_sketch(csg):
     for i, program in enumerate(PROGRAMS):
         drawing = _sketch(csg, program, i, size=128)

@@ -90,10 +90,11 @@ def _limit_side(rgb: np.ndarray, side: int) -> np.ndarray:
     light_ink = float(np.median(u8[::8, ::8] @ np.array([0.299, 0.587, 0.114]))) < 127.5  # ink is the minority
     keep = np.maximum if light_ink else np.minimum
     block = int(1.0 / k)  # whole blocks, so the pooled picture is still at least `side`
+    down, across = min(block, h), min(block, w)  # a picture a few pixels thin keeps one row
     if block > 1:
-        rows, cols = h // block * block, w // block * block
-        u8 = keep.reduce([u8[i:rows:block] for i in range(block)])
-        u8 = keep.reduce([u8[:, j:cols:block] for j in range(block)])
+        rows, cols = h // down * down, w // across * across
+        u8 = keep.reduce([u8[i:rows:down] for i in range(down)])
+        u8 = keep.reduce([u8[:, j:cols:across] for j in range(across)])
     u8 = (maximum_filter if light_ink else minimum_filter)(u8, size=(2, 2, 1))
     img = Image.fromarray(np.ascontiguousarray(u8))
     img = img.resize((max(round(w * k), 1), max(round(h * k), 1)), Image.Resampling.BOX)
