@@ -45,7 +45,7 @@ def read_rgb(path: str | Path) -> Image.Image:
             # A phone stores the pixels as the sensor saw them and the way it was held in
             # EXIF; viewers turn the picture by it, so a drawing must be read turned too.
             picture = _eight_bit(ImageOps.exif_transpose(img))
-            if picture.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in picture.info:
+            if picture.has_transparency_data:
                 rgba = picture.convert("RGBA")
                 return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
             return picture.convert("RGB")
