@@ -99,6 +99,13 @@ def test_registration_speed_script():
     assert summary["searches"] == 1 and summary["searches_with_the_same_program"] == 1
 
 
+def test_choice_speed_script():
+    summary = run_script("choice_speed.py", "--drawings", "2", "--candidates", "5")
+    assert summary["drawings"] == 2 and 1 <= summary["candidates_per_shortlist"] <= 5
+    assert summary["seconds_per_shortlist_distance_only"] > 0 and summary["ratio"] > 0
+    assert summary["direction_weight"] > 0
+
+
 def test_solve_rate_script():
     summary = run_script("solve_rate.py", "--domain", "csg2d", "--n", "2", "--budgets", "5,10")
     assert summary["n"] == 2 and {"solved_pct_at_5", "solved_pct_at_10"} <= summary.keys()

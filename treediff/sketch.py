@@ -418,36 +418,58 @@ def outline_score(target: np.ndarray, image: np.ndarray) -> float:
     return 0.0 if math.isinf(d) else math.exp(-d / OUTLINE_SCALE)
 
 
-# The distance map of the last few centre lines: one search scores its 40 best programs,
-# and their alternatives, against the same drawing.
+# The distance map, pen directions and nearest pen pixels of the last few centre lines: one
+# search scores its 40 best programs, and their alternatives, against the same drawing.
 _DETAIL_CACHE: dict = {}
+_DETAIL_SCORES: dict = {}  # the last few scores, by centre line and candidate picture
+# How much of the score a candidate gives up for its outline running across the pen
+# (`stroke_direction.direction_mismatch`, 0 along to 1 across). Near neighbours differ by
+# 0.01-0.04 in it. Chosen on the saved shortlists of the validation and development splits
+# (session 29): 0.2-0.67 lose no right answer of 192 and gain two or three; 0.8 and above
+# start losing (docs/models.md, "The pen's direction in the choice").
+DIRECTION_WEIGHT = 0.4
 
 
 def detail_outline_score(skeleton: np.ndarray, image: np.ndarray) -> float:
     """`outline_score` against the drawing's pen centre line at fine resolution (`skeleton`
-    from `preprocess.read_sketch`; `image` a render at the same size): `Domain.detail_score`.
+    from `preprocess.read_sketch`; `image` a render at the same size), less
+    DIRECTION_WEIGHT times how far the outline runs across the pen there
+    (`stroke_direction`): `Domain.detail_score`.
 
-    Why: at the model's 64 px a digit of the grid is 4 px and the ink is a band 1.6 px wide,
-    so a whole-drawing shift and a shape one digit off can fit the strokes equally well. At
-    256 px against the centre line the hand's own error (about 0.05 digits for a circle's
-    centre in the simulator) is well under a pixel, and on 100 one-shape held-out drawings
-    the program chosen by this score is right in 72 against 61 by the search's score
-    (benchmarks/sketch_ambiguity.py, docs/models.md)."""
+    Why the centre line: at the model's 64 px a digit of the grid is 4 px and the ink is a
+    band 1.6 px wide, so a whole-drawing shift and a shape one digit off can fit the strokes
+    equally well. At 256 px against the centre line the hand's own error (about 0.05 digits
+    for a circle's centre in the simulator) is well under a pixel, and on 100 one-shape
+    held-out drawings the program chosen by this score is right in 72 against 61 by the
+    search's score (benchmarks/sketch_ambiguity.py, docs/models.md). Why the direction: a
+    distance alone cannot see a corner the pen rounds, or a side turned against the pen's."""
     from scipy.ndimage import distance_transform_edt
 
     from .sketch_registration import register
+    from .stroke_direction import direction_mismatch, line_directions, nearest_pixels
 
     outline = outline_of(image)
     if not skeleton.any() or not outline.any():
         return 0.0
     key = (skeleton.shape, hash(skeleton.tobytes()))
-    to_strokes = _DETAIL_CACHE.get(key)
-    if to_strokes is None:
+    pen = _DETAIL_CACHE.get(key)
+    if pen is None:
         if len(_DETAIL_CACHE) >= 4:
             _DETAIL_CACHE.pop(next(iter(_DETAIL_CACHE)))
-        to_strokes = _DETAIL_CACHE[key] = distance_transform_edt(~skeleton).astype(np.float32)
-    distance, _ = register(skeleton, to_strokes, outline)
-    return math.exp(-distance / OUTLINE_SCALE)
+        pen = _DETAIL_CACHE[key] = (distance_transform_edt(~skeleton).astype(np.float32),
+                                    line_directions(skeleton), nearest_pixels(skeleton))
+    memo_key = key + (hash((image > 0.5).tobytes()),)
+    if memo_key in _DETAIL_SCORES:  # the alternatives rank the answer's shortlist again
+        return _DETAIL_SCORES[memo_key]
+    to_strokes, directions, nearest = pen
+    distance, transform = register(skeleton, to_strokes, outline)
+    score = math.exp(-distance / OUTLINE_SCALE)
+    if DIRECTION_WEIGHT:
+        score -= DIRECTION_WEIGHT * direction_mismatch(skeleton, directions, nearest, outline, image, transform)
+    if len(_DETAIL_SCORES) >= 256:
+        _DETAIL_SCORES.pop(next(iter(_DETAIL_SCORES)))
+    _DETAIL_SCORES[memo_key] = score
+    return score
 
 
 def registered_drawing(target: np.ndarray, image: np.ndarray) -> np.ndarray:
