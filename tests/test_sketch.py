@@ -374,7 +374,8 @@ def test_solve_command_on_a_drawing(tmp_path, csg, capsys):
         red = (compare[..., 0] > 180) & (compare[..., 1] < 60) & (compare[..., 2] < 60)
         assert red[:, 2 * 256:].sum() > 100 and not red[:, :256].any()
         assert ("switching to sketch mode" in captured.err) == (not flags)
-        assert "centre line at 256 px" in report["chosen_by"] and "margin" in report["chosen_by"]
+        assert "outline distance and direction on the drawing's centre line at 256 px" in report["chosen_by"]
+        assert "margin" in report["chosen_by"]
 
 
 def test_choice_weighs_the_centre_line_over_a_small_verifier_preference(csg):

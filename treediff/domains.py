@@ -81,7 +81,8 @@ class Domain:
     # `detail` is a sharper reading of the target than the model's input, given by the caller
     # (sketches: the pen's centre line at 4x, `preprocess.read_sketch`), and `image` a render
     # at its size. When a search is given `detail`, the answer is chosen with it in place
-    # of the goal's score (`Searcher.ranked`).
+    # of the goal's score (`Searcher.ranked`); its `measure` attribute, if any, names it in
+    # `treediff solve`'s report.
     detail_score: Callable | None = None
     # Optional ``registered(target, image) -> target``: the target brought into the frame of
     # a candidate's render (sketches: the whole drawing's turn, scale and shift undone, as

@@ -472,6 +472,9 @@ def detail_outline_score(skeleton: np.ndarray, image: np.ndarray) -> float:
     return score
 
 
+detail_outline_score.measure = "outline distance and direction"  # named in `treediff solve`'s report
+
+
 def registered_drawing(target: np.ndarray, image: np.ndarray) -> np.ndarray:
     """The drawing resampled into a candidate render's frame: the whole-drawing turn, scale
     and shift the goal registers it with undone (`Domain.registered`). Fits read off it land

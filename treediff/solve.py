@@ -200,7 +200,8 @@ def cmd_solve(args) -> int:
         report["chosen_by"] = (f"verifier, among the {cfg.rerank_top} best-scoring programs"
                                + (" whose pictures leave the canvas margin empty" if domain.undrawable is not None
                                   else "")
-                               + (f", with their outline score on the drawing's centre line at {detail.shape[-1]} px"
+                               + (f", with their {getattr(domain.detail_score, 'measure', 'score')} on the drawing's "
+                                  f"centre line at {detail.shape[-1]} px"
                                   if detail is not None and domain.detail_score is not None else ""))
     if sketch:  # how the drawing was laid onto the answer's grid (turned, scaled, shifted)
         from .sketch import registered_outline_distance
