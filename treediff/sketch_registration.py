@@ -58,6 +58,10 @@ class Similarity:
     dx: float = 0.0
     dy: float = 0.0
 
+    def as_params(self) -> np.ndarray:
+        """One row (angle, scale, dx, dy), as the landing and chamfer helpers take transforms."""
+        return np.array([[self.angle_deg, self.scale, self.dx, self.dy]])
+
     def as_dict(self) -> dict:
         return {"angle_deg": round(self.angle_deg, 2), "scale": round(self.scale, 4),
                 "dx": round(self.dx, 2), "dy": round(self.dy, 2)}
@@ -207,8 +211,7 @@ def chamfer_distance(strokes: np.ndarray, to_strokes: np.ndarray, outline: np.nd
     from scipy.ndimage import distance_transform_edt
 
     to_outline = distance_transform_edt(~outline).astype(np.float32)
-    params = np.array([[transform.angle_deg, transform.scale, transform.dx, transform.dy]])
-    pixels = _chamfer(params, _centred_points(outline), _centred_points(strokes), to_strokes, to_outline)[0]
+    pixels = _chamfer(transform.as_params(), _centred_points(outline), _centred_points(strokes), to_strokes, to_outline)[0]
     return float(pixels) * CANVAS_UNITS / strokes.shape[0]
 
 

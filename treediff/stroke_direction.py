@@ -78,7 +78,7 @@ def direction_mismatch(pen: np.ndarray, pen_directions: np.ndarray, nearest_pen:
     from .sketch_registration import _centred_points, _landing
 
     n = pen.shape[0]
-    params = np.array([[transform.angle_deg, transform.scale, transform.dx, transform.dy]])
+    params = transform.as_params()
     turn = math.radians(transform.angle_deg)
     outline_at = np.flatnonzero(outline)
     pen_at = np.flatnonzero(pen)
