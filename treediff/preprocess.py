@@ -12,7 +12,8 @@ uneven lighting, JPEG noise and a slightly rotated sheet:
 4. specks (connected components smaller than about 0.03% of the picture) are removed,
    and so is everything outside the sheet when a much darker table shows around it, and
    small pieces of ink along the picture's border (the edge of a turned sheet on a table
-   a little darker than the paper);
+   a little darker than the paper), and the printed lines of ruled or squared paper
+   (`ruled_lines`: a family of evenly spaced straight lines across the picture);
 5. framing: ``frame="bbox"`` crops to the drawing and pads it to a square in which its
    longer side takes `FILL` of the canvas (the typical extent of CSG2D programs), for
    photos whose canvas is unknown; ``frame="canvas"`` keeps the whole (square-padded)
@@ -39,6 +40,7 @@ import numpy as np
 
 from .errors import TreediffError
 from .images import MAX_PIXELS
+from .ruled_lines import without_ruled_lines
 
 WORK_SIDE = 512  # pictures are analysed at most this large (strokes stay several pixels wide)
 FILL = 0.75  # frame="bbox": the drawing's longer side as a fraction of the canvas
@@ -170,14 +172,19 @@ def _ink_strength(rgb: np.ndarray, window: float = 1 / 25) -> np.ndarray:
 def _ink_mask(strength: np.ndarray) -> np.ndarray:
     """Thresholded ink without specks (global Otsu with a floor, and Sauvola locally)."""
     from skimage.filters import threshold_otsu, threshold_sauvola
-    from skimage.morphology import remove_small_objects
 
     if float(strength.max()) < MIN_CONTRAST:
         return np.zeros(strength.shape, dtype=bool)
     level = max(float(threshold_otsu(strength)), MIN_CONTRAST)
     window = max(15, (max(strength.shape) // 8) | 1)
     local = threshold_sauvola(1.0 - strength, window_size=window, k=0.2)
-    mask = (strength > level) & (1.0 - strength < local)
+    return _without_specks((strength > level) & (1.0 - strength < local))
+
+
+def _without_specks(mask: np.ndarray) -> np.ndarray:
+    """`mask` without connected pieces smaller than about 0.03 % of the picture."""
+    from skimage.morphology import remove_small_objects
+
     # 8-connected: a thin diagonal line is one stroke, not a row of specks touching at corners
     return remove_small_objects(mask, max_size=max(8, int(3e-4 * mask.size)), connectivity=2)
 
@@ -271,13 +278,17 @@ def read_sketch(image: np.ndarray, size: int = 64, *, frame: str = "bbox") -> Sk
     rgb = _limit_side(_as_rgb(image), WORK_SIDE)
     if float(rgb.max() - rgb.min()) < 0.05:
         raise TreediffError("the picture is blank (a single flat colour); there is no drawing to read")
-    mask = _ink_mask(_ink_strength(rgb))
+    strength = _ink_strength(rgb)
+    mask = _ink_mask(strength)
     sheet = _sheet(_grey(rgb))
     if sheet is not None:
         mask &= sheet
+    unruled = without_ruled_lines(mask, strength)
+    if unruled is not mask:  # what is left of the printed lines where strokes cross them
+        mask = _without_specks(unruled)
     mask = _without_border_slivers(mask)
     if not mask.any():
-        raise TreediffError("no drawing found: nothing is left after removing the paper and specks "
+        raise TreediffError("no drawing found: nothing is left after removing the paper, its printed lines and specks "
                             "(photograph dark strokes on light paper, filling most of the frame)")
     if mask.mean() > MAX_INK:
         raise TreediffError(f"{100 * mask.mean():.0f}% of the picture is ink: this is not a line drawing "
@@ -307,8 +318,9 @@ def looks_like_sketch(rgb: np.ndarray) -> bool:
     The ink (lighting-corrected darkening above Otsu's threshold, either polarity) must cover under
     25% of the picture, and its typical stroke width (twice the median distance-to-background
     along its skeleton) must be under 12% of the ink's extent, and it must stay off the
-    picture's border (the slivers between shapes filling a render touch it). Filled
-    renders fail; either polarity of a line drawing passes.
+    picture's border (the slivers between shapes filling a render touch it). The printed
+    lines of ruled or squared paper are not counted (`ruled_lines`). Filled renders fail;
+    either polarity of a line drawing passes.
     """
     from scipy.ndimage import distance_transform_edt
     from skimage.filters import threshold_otsu
@@ -322,13 +334,14 @@ def looks_like_sketch(rgb: np.ndarray) -> bool:
         return False
     # A wide lighting window: filled shapes stay filled (they are wider than any pen stroke).
     strength = _ink_strength(rgb, window=1 / 4)
-    ink = strength > max(float(threshold_otsu(strength)), MIN_CONTRAST)
+    ink = without_ruled_lines(strength > max(float(threshold_otsu(strength)), MIN_CONTRAST), strength)
     fraction = float(ink.mean())
     if not 0.0 < fraction < 0.25:
         return False
     # Slivers left between shapes that fill the frame touch its border; pen strokes do not.
     # (Judged with the fine lighting correction, so a dim corner of a photo is not ink.)
-    fine = _ink_mask(_ink_strength(rgb))
+    fine_strength = _ink_strength(rgb)
+    fine = without_ruled_lines(_ink_mask(fine_strength), fine_strength)
     if np.concatenate([fine[0], fine[-1], fine[:, 0], fine[:, -1]]).mean() > 0.1:
         return False
     rows = np.flatnonzero(ink.any(axis=1))

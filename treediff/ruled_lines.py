@@ -1,0 +1,124 @@
+"""Ruled and squared paper: the page's printed lines taken out of a drawing's ink.
+
+A notebook page photographed in ordinary light has lines dark enough to pass the ink
+threshold (a mid blue reads as ink; a pale one does not), and sketch mode would read them
+as strokes: shapes the user never drew. Printed lines differ from a drawing in two ways at
+once, and both are required before anything is erased:
+
+- each runs straight across the picture (MIN_COVERAGE of its length inside it is ink);
+- they come as a family: at least MIN_FAMILY parallel lines, evenly spaced. A drawn box has
+  two long parallel sides, two bars four; a page has a dozen.
+
+The page may be turned in the photo (up to MAX_TURN_DEG). On the lines, ink clearly darker
+than the printed lines' own stays: people trace the lines of squared paper, and a pen is
+darker than the print. Where a stroke crosses a line, the gap erasing the line leaves is
+closed again, so the stroke stays whole.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAX_TURN_DEG = 8.0  # how far the page's lines may be turned from the picture's axes
+TURN_STEP_DEG = 0.5
+MIN_COVERAGE = 0.6  # share of a line's length inside the picture that must be ink
+MIN_CHORD = 0.25  # lines shorter than this share of the picture's side (near a corner of a turned page) are not counted
+MIN_FAMILY = 5  # evenly spaced parallel lines needed before any is erased
+SPACING_TOLERANCE = 0.25  # a gap may differ from the family's median gap by this share of it
+MIN_GAP_RATIO = 4.0  # printed lines are thin against the paper between them
+# On a printed line, ink stays when its strength is above the line's typical strength by
+# this share of the way to full strength (a black pen on mid-blue lines: 0.85 against 0.4).
+DARKER = 0.4
+
+
+def _offsets(ys: np.ndarray, xs: np.ndarray, turn: float) -> np.ndarray:
+    """Signed distance of pixels from the line through the origin turned by `turn` (radians)."""
+    return ys * np.cos(turn) - xs * np.sin(turn)
+
+
+def _chords(h: int, w: int, turn: float, offsets: np.ndarray) -> np.ndarray:
+    """Pixels of an h x w picture in the 1 px strip at each offset (the line's chord length)."""
+    s, c = np.sin(turn), np.cos(turn)
+    if abs(s) < 1e-9:
+        return np.where((offsets >= -0.5) & (offsets <= h - 0.5), float(w), 0.0)
+    ends = np.stack([-offsets / s, (h * c - offsets) / s])
+    low = np.clip(ends.min(axis=0), 0, w)
+    high = np.clip(ends.max(axis=0), 0, w)
+    return (high - low) / c
+
+
+def _lines(counts: np.ndarray, chords: np.ndarray, side: int) -> list[tuple[int, int]]:
+    """Runs of strips (first, last) whose chord is long enough and MIN_COVERAGE ink."""
+    full = (chords >= MIN_CHORD * side) & (counts >= MIN_COVERAGE * np.maximum(chords, 1.0))
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], full.astype(np.int8), [0]])))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def _is_family(lines: list[tuple[int, int]]) -> bool:
+    """At least MIN_FAMILY thin lines (first, last strip), at least MIN_FAMILY - 1 of their
+    gaps within SPACING_TOLERANCE of the median gap (a line the threshold missed leaves one
+    double gap), that gap at least MIN_GAP_RATIO times as wide as the lines. The last keeps
+    a filled shape out: its strips run across the picture too, side by side."""
+    if len(lines) < MIN_FAMILY:
+        return False
+    centres = np.array([(a + b) / 2.0 for a, b in lines])
+    thickness = float(np.median([b - a + 1 for a, b in lines]))
+    gaps = np.diff(centres)
+    typical = float(np.median(gaps))
+    return (typical >= MIN_GAP_RATIO * thickness
+            and int((np.abs(gaps - typical) <= SPACING_TOLERANCE * typical).sum()) >= MIN_FAMILY - 1)
+
+
+def _family_band(mask: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """(the band of pixels along a family of near-horizontal printed lines, its width), or
+    None when `mask` shows no such family."""
+    h, w = mask.shape
+    ys, xs = np.nonzero(mask)
+    low = -int(np.ceil(w * np.sin(np.radians(MAX_TURN_DEG)))) - 1  # the smallest offset of any turn
+    strips = np.arange(h + w + 2) + low
+    best = None
+    for deg in np.arange(-MAX_TURN_DEG, MAX_TURN_DEG + TURN_STEP_DEG / 2, TURN_STEP_DEG):
+        turn = np.radians(deg)
+        counts = np.bincount(np.rint(_offsets(ys, xs, turn)).astype(np.int64) - low, minlength=len(strips))
+        lines = _lines(counts[:len(strips)], _chords(h, w, turn, strips), w)
+        # the page's angle is the one whose lines hold the most ink
+        held = sum(int(counts[a:b + 1].sum()) for a, b in lines)
+        if _is_family(lines) and (best is None or held > best[0]):
+            best = (held, turn, lines)
+    if best is None:
+        return None
+    _, turn, lines = best
+    offset = _offsets(*np.mgrid[0:h, 0:w], turn) - low
+    band = np.zeros(mask.shape, dtype=bool)
+    for a, b in lines:
+        band |= (offset >= a - 1.5) & (offset <= b + 1.5)
+    return band, max(b - a for a, b in lines) + 3  # the band's width
+
+
+def _transposed(family):
+    return None if family is None else (family[0].T, family[1])
+
+
+def without_ruled_lines(mask: np.ndarray, strength: np.ndarray | None = None) -> np.ndarray:
+    """`mask` (ink, bool) without the printed lines of ruled or squared paper, if it shows
+    a family of them in either direction; otherwise `mask` itself. With `strength` (the
+    ink's darkening, 0-1, as `mask` was thresholded from), ink on a line that is clearly
+    darker than the line stays. A gap left where a stroke crosses a line is closed again
+    (a closing of the remaining ink as wide as the band, taken back only on the band)."""
+    from scipy.ndimage import binary_closing
+    from skimage.morphology import disk
+
+    families = [f for f in (_family_band(mask), _transposed(_family_band(mask.T))) if f is not None]
+    if not families:
+        return mask
+    printed = np.zeros(mask.shape, dtype=bool)
+    for band, _ in families:
+        printed |= band
+    printed &= mask
+    if strength is not None:
+        typical = float(np.median(strength[printed]))
+        printed &= strength <= typical + DARKER * (1.0 - typical)
+    strokes = mask & ~printed
+    width = max(w for _, w in families)
+    closed = binary_closing(np.pad(strokes, width), structure=disk(width))[width:-width, width:-width]
+    return strokes | (printed & closed)
