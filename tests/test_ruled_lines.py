@@ -53,7 +53,7 @@ def test_the_lines_would_be_read_as_strokes_without_the_removal(monkeypatch):
     import treediff.preprocess as preprocess
 
     plain = read_sketch(_page(lines=PAPER), 64).image
-    monkeypatch.setattr(preprocess, "without_ruled_lines", lambda mask, strength=None: mask)
+    monkeypatch.setattr(preprocess, "without_ruled_lines", lambda mask, *args: mask)
     kept = read_sketch(_page(), 64).image
     assert _agreement(plain, kept) < 0.5
 
@@ -117,5 +117,5 @@ def test_a_drawing_on_squared_paper_switches_to_sketch_mode(monkeypatch):
 
     page = _page(grid=True, turn=3.0)
     assert preprocess.looks_like_sketch(page)
-    monkeypatch.setattr(preprocess, "without_ruled_lines", lambda mask, strength=None: mask)
+    monkeypatch.setattr(preprocess, "without_ruled_lines", lambda mask, *args: mask)
     assert not preprocess.looks_like_sketch(page)

@@ -3,7 +3,8 @@
 `preprocess_sketch` works for dark-on-light and light-on-dark drawings, coloured paper,
 uneven lighting, JPEG noise and a slightly rotated sheet:
 
-1. greyscale; if the background (the median: ink is the minority) is dark, invert;
+1. greyscale; if the background (the median: ink is the minority) is dark, invert, unless
+   the bright part is a sheet of paper with a drawing on it, on a dark desk (`_light_ink`);
 2. lighting correction: the paper's brightness is estimated by a grey closing (which
    erases strokes thinner than the window) followed by a blur, and ink is measured as the
    relative darkening against it;
@@ -89,7 +90,7 @@ def _limit_side(rgb: np.ndarray, side: int) -> np.ndarray:
         return rgb.astype(np.float32) / 255.0 if rgb.dtype == np.uint8 else rgb
     k = side / max(h, w)
     u8 = rgb if rgb.dtype == np.uint8 else (np.clip(rgb, 0.0, 1.0) * 255).round().astype(np.uint8)
-    light_ink = float(np.median(u8[::8, ::8] @ np.array([0.299, 0.587, 0.114]))) < 127.5  # ink is the minority
+    light_ink = _light_ink(u8[::8, ::8] @ np.array([0.299, 0.587, 0.114], dtype=np.float32) / 255.0)
     keep = np.maximum if light_ink else np.minimum
     block = int(1.0 / k)  # whole blocks, so the pooled picture is still at least `side`
     down, across = min(block, h), min(block, w)  # a picture a few pixels thin keeps one row
@@ -114,10 +115,52 @@ def load_photo(path: str | Path) -> np.ndarray:
     return _limit_side(np.asarray(read_rgb(path)), WORK_SIDE)
 
 
+# A bright region at least this deep (a fraction of the picture's longer side from its
+# edge) making up SHEET_CORE of the picture, with only thin dark marks on it (none deeper
+# than MARK_DEPTH), is a sheet of paper with a drawing: chalk strokes are thin, and a
+# filled picture's shapes carry no pen marks. (A sheet a third of the frame's width on a
+# desk keeps about 3 %.)
+SHEET_DEPTH = 0.03
+SHEET_CORE = 0.02
+MARK_DEPTH = 0.02
+LINE_CLOSING = 0.01  # dark lines thinner than about twice this are closed over first
+
+
+def _light_ink(grey: np.ndarray) -> bool:
+    """Whether the ink is lighter than its background (chalk on a board, a white pen on dark
+    paper): the median pixel (the background; ink is the minority) is dark, and no bright
+    region is a sheet of paper with a drawing on it.
+
+    Why the second test: a sheet photographed on a dark desk can cover under half of the
+    frame. Read by the median alone, the desk was the paper and the sheet a giant stroke
+    (a sheet filling 70 % of the width: its edge read as a box around the drawing). A
+    render's white shapes on black are no sheet: nothing is drawn on them, or what lies
+    inside them (a hole cut by a difference) is no thin pen line."""
+    from scipy.ndimage import binary_closing, binary_fill_holes, distance_transform_edt
+    from skimage.filters import threshold_otsu
+    from skimage.morphology import disk
+
+    if float(np.median(grey)) >= 0.5:
+        return False
+    if float(grey.max() - grey.min()) < 1e-3:
+        return True
+    side = max(grey.shape)
+    bright = grey > threshold_otsu(grey)
+    paper, desk = float(np.median(grey[bright])), float(np.median(grey[~bright]))
+    if paper < 0.5 or desk > 0.5 * paper:  # paper is light, and much lighter than a desk
+        return True
+    # printed lines and pen strokes closed over: squared paper is one sheet, not many squares
+    sheet = binary_closing(bright, structure=disk(max(1, int(LINE_CLOSING * side))))
+    if float((distance_transform_edt(sheet) >= SHEET_DEPTH * side).mean()) < SHEET_CORE:
+        return True
+    marks = binary_fill_holes(sheet) & ~bright
+    return not marks.any() or float(distance_transform_edt(marks).max()) > MARK_DEPTH * side
+
+
 def _grey(rgb: np.ndarray) -> np.ndarray:
-    """Greyscale with the paper bright: inverted when the median pixel (the background) is dark."""
+    """Greyscale with the paper bright: inverted when the ink is light (`_light_ink`)."""
     grey = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    return 1.0 - grey if float(np.median(grey)) < 0.5 else grey
+    return 1.0 - grey if _light_ink(grey) else grey
 
 
 def _sheet(grey: np.ndarray) -> np.ndarray | None:
@@ -145,7 +188,8 @@ def _sheet(grey: np.ndarray) -> np.ndarray | None:
         rim = np.zeros(grey.shape, dtype=bool)
         rim[0, :] = rim[-1, :] = rim[:, 0] = rim[:, -1] = True
         rim_brightness = mean(grey, labels * rim, index=edge)
-        edge = edge[np.asarray(rim_brightness) < 0.5 * float(np.median(grey))]
+        # against the paper's brightness, not the median pixel's: the table can be most of the picture
+        edge = edge[np.asarray(rim_brightness) < 0.5 * float(np.median(grey[~dark]))]
     surround = np.isin(labels, edge)
     if surround.mean() < 0.05 or surround.all():
         return None
@@ -279,11 +323,11 @@ def read_sketch(image: np.ndarray, size: int = 64, *, frame: str = "bbox") -> Sk
     if float(rgb.max() - rgb.min()) < 0.05:
         raise TreediffError("the picture is blank (a single flat colour); there is no drawing to read")
     strength = _ink_strength(rgb)
-    mask = _ink_mask(strength)
     sheet = _sheet(_grey(rgb))
-    if sheet is not None:
-        mask &= sheet
-    unruled = without_ruled_lines(mask, strength)
+    if sheet is not None:  # a desk around the sheet is no ink, and does not set the threshold
+        strength = np.where(sheet, strength, 0.0).astype(np.float32)
+    mask = _ink_mask(strength)
+    unruled = without_ruled_lines(mask, strength, sheet)
     if unruled is not mask:  # what is left of the printed lines where strokes cross them
         mask = _without_specks(unruled)
     mask = _without_border_slivers(mask)
@@ -320,7 +364,8 @@ def looks_like_sketch(rgb: np.ndarray) -> bool:
     along its skeleton) must be under 12% of the ink's extent, and it must stay off the
     picture's border (the slivers between shapes filling a render touch it). The printed
     lines of ruled or squared paper are not counted (`ruled_lines`). Filled renders fail;
-    either polarity of a line drawing passes.
+    either polarity of a line drawing passes. (A desk around the sheet is not looked for
+    here: shapes filling a render to its border look like one.)
     """
     from scipy.ndimage import distance_transform_edt
     from skimage.filters import threshold_otsu

@@ -69,18 +69,43 @@ def _is_family(lines: list[tuple[int, int]]) -> bool:
             and int((np.abs(gaps - typical) <= SPACING_TOLERANCE * typical).sum()) >= MIN_FAMILY - 1)
 
 
-def _family_band(mask: np.ndarray) -> tuple[np.ndarray, int] | None:
-    """(the band of pixels along a family of near-horizontal printed lines, its width), or
-    None when `mask` shows no such family."""
+def _region_chords(region: np.ndarray, turn: float, low: int, n: int) -> np.ndarray:
+    """Like `_chords`, inside `region` (bool; the sheet of paper, taken as convex): the span
+    of each strip between the region's outermost pixels."""
+    ys, xs = np.nonzero(region)
+    strip = np.rint(_offsets(ys, xs, turn)).astype(np.int64) - low
+    along = ys * np.sin(turn) + xs * np.cos(turn)
+    first = np.full(n, np.inf)
+    last = np.full(n, -np.inf)
+    np.minimum.at(first, strip, along)
+    np.maximum.at(last, strip, along)
+    return np.maximum(last - first + 1.0, 0.0)
+
+
+def _family_band(mask: np.ndarray, region: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(the band along the family of near-horizontal printed lines found, the band along
+    every place its spacing puts a line, the lines' width), or None when `mask` shows no
+    such family. Lines are measured across `region` (the sheet) when given, else across
+    the picture."""
     h, w = mask.shape
     ys, xs = np.nonzero(mask)
     low = -int(np.ceil(w * np.sin(np.radians(MAX_TURN_DEG)))) - 1  # the smallest offset of any turn
     strips = np.arange(h + w + 2) + low
+    if region is not None:
+        from scipy.ndimage import binary_erosion
+
+        region = region & ~binary_erosion(region)  # its outline holds its outermost pixels
+        cols = np.flatnonzero(region.any(axis=0))
+        side = cols[-1] - cols[0] + 1 if len(cols) else 0
+    else:
+        side = w
     best = None
     for deg in np.arange(-MAX_TURN_DEG, MAX_TURN_DEG + TURN_STEP_DEG / 2, TURN_STEP_DEG):
         turn = np.radians(deg)
         counts = np.bincount(np.rint(_offsets(ys, xs, turn)).astype(np.int64) - low, minlength=len(strips))
-        lines = _lines(counts[:len(strips)], _chords(h, w, turn, strips), w)
+        chords = (_chords(h, w, turn, strips) if region is None
+                  else _region_chords(region, turn, low, len(strips)))
+        lines = _lines(counts[:len(strips)], chords, side)
         # the page's angle is the one whose lines hold the most ink
         held = sum(int(counts[a:b + 1].sum()) for a, b in lines)
         if _is_family(lines) and (best is None or held > best[0]):
@@ -92,33 +117,56 @@ def _family_band(mask: np.ndarray) -> tuple[np.ndarray, int] | None:
     band = np.zeros(mask.shape, dtype=bool)
     for a, b in lines:
         band |= (offset >= a - 1.5) & (offset <= b + 1.5)
-    return band, max(b - a for a, b in lines) + 3  # the band's width
+    # The places: centre = first + k * gap, fitted to the lines found (a median gap of whole
+    # strips drifts by pixels across a page of thirty lines).
+    centres = np.array([(a + b) / 2.0 for a, b in lines])
+    steps = np.rint((centres - centres[0]) / float(np.median(np.diff(centres))))
+    gap, first = np.polyfit(steps, centres, 1)
+    half = float(np.median([b - a for a, b in lines])) / 2.0 + 1.5
+    phase = np.abs((offset - first + gap / 2.0) % gap - gap / 2.0)  # distance to the nearest place
+    return band, phase <= half, max(b - a for a, b in lines) + 3
 
 
 def _transposed(family):
-    return None if family is None else (family[0].T, family[1])
+    return None if family is None else (family[0].T, family[1].T, family[2])
 
 
-def without_ruled_lines(mask: np.ndarray, strength: np.ndarray | None = None) -> np.ndarray:
+def without_ruled_lines(mask: np.ndarray, strength: np.ndarray | None = None,
+                        sheet: np.ndarray | None = None) -> np.ndarray:
     """`mask` (ink, bool) without the printed lines of ruled or squared paper, if it shows
     a family of them in either direction; otherwise `mask` itself. With `strength` (the
     ink's darkening, 0-1, as `mask` was thresholded from), ink on a line that is clearly
-    darker than the line stays. A gap left where a stroke crosses a line is closed again
-    (a closing of the remaining ink as wide as the band, taken back only on the band)."""
+    darker than the line stays. With `sheet` (bool, the paper where a desk shows around
+    it), lines are measured across the sheet, not the picture. A gap left where a stroke
+    crosses a line is closed again (a closing of the remaining ink as wide as the band,
+    taken back only on the band)."""
     from scipy.ndimage import binary_closing
     from skimage.morphology import disk
 
-    families = [f for f in (_family_band(mask), _transposed(_family_band(mask.T))) if f is not None]
+    from scipy.ndimage import label
+
+    families = [f for f in (_family_band(mask, sheet),
+                            _transposed(_family_band(mask.T, None if sheet is None else sheet.T)))
+                if f is not None]
     if not families:
         return mask
     printed = np.zeros(mask.shape, dtype=bool)
-    for band, _ in families:
+    places = np.zeros(mask.shape, dtype=bool)
+    for band, lattice, _ in families:
         printed |= band
-    printed &= mask
+        places |= lattice
     if strength is not None:
-        typical = float(np.median(strength[printed]))
-        printed &= strength <= typical + DARKER * (1.0 - typical)
-    strokes = mask & ~printed
-    width = max(w for _, w in families)
-    closed = binary_closing(np.pad(strokes, width), structure=disk(width))[width:-width, width:-width]
-    return strokes | (printed & closed)
+        typical = float(np.median(strength[printed & mask]))
+        dark = strength > typical + DARKER * (1.0 - typical)
+    else:
+        dark = np.zeros(mask.shape, dtype=bool)
+    strokes = mask & ~(printed & ~dark)
+    # Dashes of a line the threshold broke up, or cut short at a corner of the sheet, were
+    # too faint to be found: a piece of ink lying wholly where the spacing puts a line goes.
+    labels, n = label(strokes, structure=np.ones((3, 3), dtype=bool))
+    outside = np.bincount(labels[strokes & ~places], minlength=n + 1)
+    strokes &= (outside > 0)[labels]
+    width = max(w for _, _, w in families)
+    radius = width // 2 + 1  # closes a gap about as wide as the band, not wider
+    closed = binary_closing(np.pad(strokes, radius), structure=disk(radius))[radius:-radius, radius:-radius]
+    return strokes | (mask & printed & closed)

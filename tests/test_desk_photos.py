@@ -1,0 +1,48 @@
+"""A sheet photographed on a dark desk, filling under half of the frame, is read like the
+sheet alone; the polarity test still inverts chalk and renders (`preprocess._light_ink`)."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from test_ruled_lines import MID_BLUE, PAPER, H, W, _agreement, _page
+from treediff.preprocess import _light_ink, read_sketch
+
+DESK = (70, 50, 40)
+
+
+def _on_desk(page: np.ndarray, scale: int = 1) -> np.ndarray:
+    """The page on a desk twice its size (a quarter of the frame), off-centre, turned 4
+    degrees, photographed at `scale` times the page's own resolution."""
+    desk = Image.new("RGB", (2 * W, 2 * H), DESK)
+    desk.paste(Image.fromarray((page * 255).astype(np.uint8)), (W // 2 + 40, H // 2 - 30))
+    desk = desk.rotate(4, resample=Image.BICUBIC, fillcolor=DESK)
+    if scale > 1:  # a large photo goes through the working-size reduction
+        desk = desk.resize((desk.width * scale, desk.height * scale), Image.Resampling.BICUBIC)
+    return np.asarray(desk)
+
+
+@pytest.mark.parametrize("lines,grid,scale", [(PAPER, False, 1), (MID_BLUE, True, 1), (PAPER, False, 3),
+                                              (MID_BLUE, True, 2)])
+def test_a_sheet_on_a_desk_reads_as_the_sheet(lines, grid, scale):
+    """The desk is most of the picture, so its median pixel is dark: read by the median
+    alone, the desk was the paper and the sheet's edge a box around an inverted drawing."""
+    alone = read_sketch(_page(lines=PAPER), 64).image
+    assert _agreement(alone, read_sketch(_on_desk(_page(lines=lines, grid=grid), scale), 64).image) > 0.97
+
+
+def _grey(picture: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(picture).convert("L"), dtype=np.float32) / 255.0
+
+
+def test_light_ink_is_still_chalk_and_white_shapes():
+    board = Image.new("L", (400, 300), 40)
+    ImageDraw.Draw(board).ellipse((100, 60, 300, 260), outline=230, width=5)
+    assert _light_ink(np.asarray(board, dtype=np.float32) / 255.0)  # chalk: thin bright strokes
+    shapes = np.zeros((256, 256), np.float32)
+    shapes[40:200, 30:140] = 1.0  # a white box on black, nothing drawn on it
+    assert _light_ink(shapes)
+    ring = shapes.copy()
+    ring[80:160, 60:110] = 0.0  # a hole cut out of it is no pen line
+    assert _light_ink(ring)
+    assert not _light_ink(_grey(_on_desk(_page(grid=True))))  # a sheet with a drawing on a desk
