@@ -12,7 +12,10 @@ once, and both are required before anything is erased:
 The page may be turned in the photo (up to MAX_TURN_DEG). On the lines, ink clearly darker
 than the printed lines' own stays: people trace the lines of squared paper, and a pen is
 darker than the print. Where a stroke crosses a line, the gap erasing the line leaves is
-closed again, so the stroke stays whole.
+closed again, so the stroke stays whole. A line too faint to be found (broken into dashes by
+the threshold, or cut short by a corner of the sheet) goes too, piece by piece, where a
+piece lies wholly at a place the family's spacing puts a line. On a photo of a sheet on a
+desk, lines are measured across the sheet.
 """
 
 from __future__ import annotations
