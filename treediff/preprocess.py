@@ -198,14 +198,15 @@ def _sheet(grey: np.ndarray) -> np.ndarray | None:
     return binary_erosion(~surround, iterations=max(1, int(0.02 * side)))
 
 
-def _ink_strength(rgb: np.ndarray, window: float = 1 / 25) -> np.ndarray:
+def _ink_strength(rgb: np.ndarray, window: float = 1 / 25, grey: np.ndarray | None = None) -> np.ndarray:
     """How much each pixel darkens the paper around it, in [0, 1], after fixing polarity and lighting.
 
     The paper estimate erases dark marks narrower than `window` (a fraction of the side).
+    `grey`: `_grey(rgb)` when the caller has it already (its polarity test is not free).
     """
     from scipy.ndimage import gaussian_filter, grey_closing
 
-    grey = _grey(rgb)
+    grey = _grey(rgb) if grey is None else grey
     side = max(grey.shape)
     window = max(5, int(side * window))
     paper = gaussian_filter(grey_closing(grey, size=(window, window)), window / 2)
@@ -322,8 +323,9 @@ def read_sketch(image: np.ndarray, size: int = 64, *, frame: str = "bbox") -> Sk
     rgb = _limit_side(_as_rgb(image), WORK_SIDE)
     if float(rgb.max() - rgb.min()) < 0.05:
         raise TreediffError("the picture is blank (a single flat colour); there is no drawing to read")
-    strength = _ink_strength(rgb)
-    sheet = _sheet(_grey(rgb))
+    grey = _grey(rgb)
+    strength = _ink_strength(rgb, grey=grey)
+    sheet = _sheet(grey)
     if sheet is not None:  # a desk around the sheet is no ink, and does not set the threshold
         strength = np.where(sheet, strength, 0.0).astype(np.float32)
     mask = _ink_mask(strength)
@@ -378,14 +380,15 @@ def looks_like_sketch(rgb: np.ndarray) -> bool:
     if float(rgb.max() - rgb.min()) < 0.05:
         return False
     # A wide lighting window: filled shapes stay filled (they are wider than any pen stroke).
-    strength = _ink_strength(rgb, window=1 / 4)
+    grey = _grey(rgb)
+    strength = _ink_strength(rgb, window=1 / 4, grey=grey)
     ink = without_ruled_lines(strength > max(float(threshold_otsu(strength)), MIN_CONTRAST), strength)
     fraction = float(ink.mean())
     if not 0.0 < fraction < 0.25:
         return False
     # Slivers left between shapes that fill the frame touch its border; pen strokes do not.
     # (Judged with the fine lighting correction, so a dim corner of a photo is not ink.)
-    fine_strength = _ink_strength(rgb)
+    fine_strength = _ink_strength(rgb, grey=grey)
     fine = without_ruled_lines(_ink_mask(fine_strength), fine_strength)
     if np.concatenate([fine[0], fine[-1], fine[:, 0], fine[:, -1]]).mean() > 0.1:
         return False
