@@ -72,10 +72,10 @@ def _is_family(lines: list[tuple[int, int]]) -> bool:
             and int((np.abs(gaps - typical) <= SPACING_TOLERANCE * typical).sum()) >= MIN_FAMILY - 1)
 
 
-def _region_chords(region: np.ndarray, turn: float, low: int, n: int) -> np.ndarray:
-    """Like `_chords`, inside `region` (bool; the sheet of paper, taken as convex): the span
-    of each strip between the region's outermost pixels."""
-    ys, xs = np.nonzero(region)
+def _region_chords(outline: tuple[np.ndarray, np.ndarray], turn: float, low: int, n: int) -> np.ndarray:
+    """Like `_chords`, inside a region (the sheet of paper, taken as convex) given by its
+    outline's pixels (ys, xs): the span of each strip between the outermost of them."""
+    ys, xs = outline
     strip = np.rint(_offsets(ys, xs, turn)).astype(np.int64) - low
     along = ys * np.sin(turn) + xs * np.cos(turn)
     first = np.full(n, np.inf)
@@ -97,9 +97,8 @@ def _family_band(mask: np.ndarray, region: np.ndarray | None = None) -> tuple[np
     if region is not None:
         from scipy.ndimage import binary_erosion
 
-        region = region & ~binary_erosion(region)  # its outline holds its outermost pixels
-        cols = np.flatnonzero(region.any(axis=0))
-        side = cols[-1] - cols[0] + 1 if len(cols) else 0
+        outline = np.nonzero(region & ~binary_erosion(region))  # holds its outermost pixels
+        side = int(outline[1].max() - outline[1].min() + 1) if len(outline[1]) else 0
     else:
         side = w
     best = None
@@ -107,7 +106,7 @@ def _family_band(mask: np.ndarray, region: np.ndarray | None = None) -> tuple[np
         turn = np.radians(deg)
         counts = np.bincount(np.rint(_offsets(ys, xs, turn)).astype(np.int64) - low, minlength=len(strips))
         chords = (_chords(h, w, turn, strips) if region is None
-                  else _region_chords(region, turn, low, len(strips)))
+                  else _region_chords(outline, turn, low, len(strips)))
         lines = _lines(counts[:len(strips)], chords, side)
         # the page's angle is the one whose lines hold the most ink
         held = sum(int(counts[a:b + 1].sum()) for a, b in lines)
