@@ -46,3 +46,12 @@ def test_light_ink_is_still_chalk_and_white_shapes():
     ring[80:160, 60:110] = 0.0  # a hole cut out of it is no pen line
     assert _light_ink(ring)
     assert not _light_ink(_grey(_on_desk(_page(grid=True))))  # a sheet with a drawing on a desk
+
+
+@pytest.mark.parametrize("margins", [(80, 88), (560,)])
+def test_a_margin_on_a_sheet_on_a_desk_goes(margins):
+    """On the desk the margin is measured across the sheet: it reaches the sheet's edges."""
+    from test_ruled_lines import _margin_page
+
+    without = read_sketch(_on_desk(_margin_page(margins=())), 64).image
+    assert _agreement(without, read_sketch(_on_desk(_margin_page(margins=margins)), 64).image) > 0.97

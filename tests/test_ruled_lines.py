@@ -119,3 +119,46 @@ def test_a_drawing_on_squared_paper_switches_to_sketch_mode(monkeypatch):
     assert preprocess.looks_like_sketch(page)
     monkeypatch.setattr(preprocess, "without_ruled_lines", lambda mask, *args: mask)
     assert not preprocess.looks_like_sketch(page)
+
+
+RED = (200, 40, 40)
+
+
+def _margin_page(margins=(80,), turn=0.0, lines=MID_BLUE, box=BOX):
+    """A ruled page with a red margin (one line or a pair) running its whole height, larger
+    than the frame so that the turned page still fills it, as a photo of a notebook does."""
+    pad = 60
+    im = Image.new("RGB", (W + 2 * pad, H + 2 * pad), PAPER)
+    d = ImageDraw.Draw(im)
+    for y in range(8, H + 2 * pad, 32):
+        d.line((0, y, W + 2 * pad, y), fill=lines, width=2)
+    for x in margins:
+        d.line((x + pad, 0, x + pad, H + 2 * pad), fill=RED, width=3)
+    d.ellipse(tuple(v + pad for v in CIRCLE), outline=PEN, width=4)
+    d.rectangle(tuple(v + pad for v in box), outline=PEN, width=4)
+    im = im.rotate(turn, resample=Image.BICUBIC, fillcolor=PAPER).crop((pad, pad, pad + W, pad + H))
+    return np.asarray(im.filter(ImageFilter.GaussianBlur(0.8))).astype(np.float32) / 255.0
+
+
+@pytest.mark.parametrize("margins,turn", [((80,), 0.0), ((80, 88), -5.0), ((560,), 4.0)])
+def test_the_margin_of_a_ruled_page_goes_with_its_lines(margins, turn, monkeypatch):
+    """A red margin is as dark as a blue pen, and no family: it is erased because it runs
+    across the rules from edge to edge and ends in no corner."""
+    import treediff.ruled_lines as ruled_lines
+
+    plain = read_sketch(_margin_page(margins=(), turn=turn, lines=PAPER), 64).image
+    ruled = read_sketch(_margin_page(margins=margins, turn=turn), 64).image
+    assert _agreement(plain, ruled) > 0.97
+    monkeypatch.setattr(ruled_lines, "MAX_MARGIN_LINES", 0)
+    assert _agreement(plain, read_sketch(_margin_page(margins=margins, turn=turn), 64).image) < 0.9
+
+
+@pytest.mark.parametrize("box,margins", [((100, 8, 300, H - 8), ()), ((100, 2, 300, H - 2), ()),
+                                         ((80, 100, 300, 300), (80,))])
+def test_a_drawn_side_across_the_rules_is_no_margin(box, margins):
+    """A box as tall as the page (a tight crop) has sides that run across the rules nearly
+    from edge to edge, but they end in corners; a side traced along the margin is darker
+    than the print. Both stay."""
+    plain = read_sketch(_margin_page(margins=(), lines=PAPER, box=box), 64).image
+    ruled = read_sketch(_margin_page(margins=margins, box=box), 64).image
+    assert _agreement(plain, ruled) > 0.97

@@ -16,6 +16,10 @@ closed again, so the stroke stays whole. A line too faint to be found (broken in
 the threshold, or cut short by a corner of the sheet) goes too, piece by piece, where a
 piece lies wholly at a place the family's spacing puts a line. On a photo of a sheet on a
 desk, lines are measured across the sheet.
+
+Ruled (not squared) pages often have a margin: one or two lines across the rules, often red
+and as dark as a pen. Alone they are no family, so a margin must show what a drawn line
+does not: it runs the page's whole length, from edge to edge, and ends in no corner.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ MIN_GAP_RATIO = 4.0  # printed lines are thin against the paper between them
 # On a printed line, ink stays when its strength is above the line's typical strength by
 # this share of the way to full strength (a black pen on mid-blue lines: 0.85 against 0.4).
 DARKER = 0.4
+# Ruled (not squared) pages often have a margin: one or two lines across the rules.
+MARGIN_COVERAGE = 0.9
+MAX_MARGIN_LINES = 2
 
 
 def _offsets(ys: np.ndarray, xs: np.ndarray, turn: float) -> np.ndarray:
@@ -50,9 +57,9 @@ def _chords(h: int, w: int, turn: float, offsets: np.ndarray) -> np.ndarray:
     return (high - low) / c
 
 
-def _lines(counts: np.ndarray, chords: np.ndarray, side: int) -> list[tuple[int, int]]:
-    """Runs of strips (first, last) whose chord is long enough and MIN_COVERAGE ink."""
-    full = (chords >= MIN_CHORD * side) & (counts >= MIN_COVERAGE * np.maximum(chords, 1.0))
+def _lines(counts: np.ndarray, chords: np.ndarray, side: int, coverage: float = MIN_COVERAGE) -> list[tuple[int, int]]:
+    """Runs of strips (first, last) whose chord is long enough and `coverage` ink."""
+    full = (chords >= MIN_CHORD * side) & (counts >= coverage * np.maximum(chords, 1.0))
     edges = np.flatnonzero(np.diff(np.concatenate([[0], full.astype(np.int8), [0]])))
     return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
 
@@ -85,11 +92,10 @@ def _region_chords(outline: tuple[np.ndarray, np.ndarray], turn: float, low: int
     return np.maximum(last - first + 1.0, 0.0)
 
 
-def _family_band(mask: np.ndarray, region: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """(the band along the family of near-horizontal printed lines found, the band along
-    every place its spacing puts a line, the lines' width), or None when `mask` shows no
-    such family. Lines are measured across `region` (the sheet) when given, else across
-    the picture."""
+def _scan(mask: np.ndarray, region: np.ndarray | None):
+    """For each turn tried: (turn, ink in each 1 px strip along it, each strip's length
+    across the picture or `region`, the side lines are measured against, the first strip's
+    offset). `_lines` reads lines off them."""
     h, w = mask.shape
     ys, xs = np.nonzero(mask)
     low = -int(np.ceil(w * np.sin(np.radians(MAX_TURN_DEG)))) - 1  # the smallest offset of any turn
@@ -101,24 +107,39 @@ def _family_band(mask: np.ndarray, region: np.ndarray | None = None) -> tuple[np
         side = int(outline[1].max() - outline[1].min() + 1) if len(outline[1]) else 0
     else:
         side = w
-    best = None
     for deg in np.arange(-MAX_TURN_DEG, MAX_TURN_DEG + TURN_STEP_DEG / 2, TURN_STEP_DEG):
         turn = np.radians(deg)
         counts = np.bincount(np.rint(_offsets(ys, xs, turn)).astype(np.int64) - low, minlength=len(strips))
         chords = (_chords(h, w, turn, strips) if region is None
                   else _region_chords(outline, turn, low, len(strips)))
-        lines = _lines(counts[:len(strips)], chords, side)
+        yield turn, counts[:len(strips)], chords, side, low
+
+
+def _band(shape: tuple[int, int], turn: float, low: int, lines: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels within 1.5 px of the strips `lines` at `turn`, and every pixel's strip offset."""
+    offset = _offsets(*np.mgrid[0:shape[0], 0:shape[1]], turn) - low
+    band = np.zeros(shape, dtype=bool)
+    for a, b in lines:
+        band |= (offset >= a - 1.5) & (offset <= b + 1.5)
+    return band, offset
+
+
+def _family_band(mask: np.ndarray, region: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(the band along the family of near-horizontal printed lines found, the band along
+    every place its spacing puts a line, the lines' width), or None when `mask` shows no
+    such family. Lines are measured across `region` (the sheet) when given, else across
+    the picture."""
+    best = None
+    for turn, counts, chords, side, low in _scan(mask, region):
+        lines = _lines(counts, chords, side)
         # the page's angle is the one whose lines hold the most ink
         held = sum(int(counts[a:b + 1].sum()) for a, b in lines)
         if _is_family(lines) and (best is None or held > best[0]):
-            best = (held, turn, lines)
+            best = (held, turn, lines, low)
     if best is None:
         return None
-    _, turn, lines = best
-    offset = _offsets(*np.mgrid[0:h, 0:w], turn) - low
-    band = np.zeros(mask.shape, dtype=bool)
-    for a, b in lines:
-        band |= (offset >= a - 1.5) & (offset <= b + 1.5)
+    _, turn, lines, low = best
+    band, offset = _band(mask.shape, turn, low, lines)
     # The places: centre = first + k * gap, fitted to the lines found (a median gap of whole
     # strips drifts by pixels across a page of thirty lines).
     centres = np.array([(a + b) / 2.0 for a, b in lines])
@@ -127,6 +148,42 @@ def _family_band(mask: np.ndarray, region: np.ndarray | None = None) -> tuple[np
     half = float(np.median([b - a for a, b in lines])) / 2.0 + 1.5
     phase = np.abs((offset - first + gap / 2.0) % gap - gap / 2.0)  # distance to the nearest place
     return band, phase <= half, max(b - a for a, b in lines) + 3
+
+
+def _margin_band(mask: np.ndarray, region: np.ndarray | None, width: int, drawn: np.ndarray) -> np.ndarray | None:
+    """The band along a ruled page's margin in `mask` (near-horizontal: pass the mask
+    transposed to the family's), or None. A margin is one or two lines no wider than twice
+    the family's `width`, each inked over MARGIN_COVERAGE of its length and reaching the
+    picture's (or the sheet's) edge at both ends, with no ink of `drawn` (the ink off the
+    family's lines) leaving it there: a box's side as long as the page still ends in corners."""
+    candidates = []
+    for turn, counts, chords, side, low in _scan(mask, region):
+        lines = [(a, b) for a, b in _lines(counts, chords, side) if b - a + 1 <= 2 * width]
+        if 0 < len(lines) <= MAX_MARGIN_LINES:
+            candidates.append((sum(int(counts[a:b + 1].sum()) for a, b in lines), turn, lines, low))
+    inside = np.ones(mask.shape, dtype=bool) if region is None else region
+    # the turn whose lines hold the most ink first; a turn a little off splits a line in two
+    for _, turn, lines, low in sorted(candidates, key=lambda c: -c[0]):
+        margin = _band(mask.shape, turn, low, lines)[0]
+        if all(_runs_edge_to_edge(mask, drawn, margin, inside, turn, low, line, width) for line in lines):
+            return margin
+    return None
+
+
+def _runs_edge_to_edge(mask, drawn, margin, inside, turn, low, line, width) -> bool:
+    """Whether `line` (strips at `turn`) is inked along MARGIN_COVERAGE of its length,
+    reaches both edges of `inside` and has no `drawn` ink off `margin` near either end."""
+    band, offset = _band(mask.shape, turn, low, [line])
+    ys, xs = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
+    along = ys * np.sin(turn) + xs * np.cos(turn)
+    ink, span = along[band & mask], along[band & inside]
+    reach = max(3.0, 0.01 * max(mask.shape))
+    if not len(ink) or ink.min() - span.min() > reach or span.max() - ink.max() > reach:
+        return False  # it stops short of an edge: drawn
+    if len(np.unique(np.rint(ink))) < MARGIN_COVERAGE * (span.max() - span.min() + 1):
+        return False
+    near = (np.abs(offset - (line[0] + line[1]) / 2.0) <= (line[1] - line[0]) / 2.0 + 1.5 + 3 * width) & ~margin
+    return not any((drawn & near & (np.abs(along - end) <= 3 * width)).any() for end in (ink.min(), ink.max()))
 
 
 def _transposed(family):
@@ -147,22 +204,35 @@ def without_ruled_lines(mask: np.ndarray, strength: np.ndarray | None = None,
 
     from scipy.ndimage import label
 
-    families = [f for f in (_family_band(mask, sheet),
-                            _transposed(_family_band(mask.T, None if sheet is None else sheet.T)))
-                if f is not None]
-    if not families:
+    across = _family_band(mask, sheet)
+    down = _transposed(_family_band(mask.T, None if sheet is None else sheet.T))
+    if across is None and down is None:
         return mask
-    printed = np.zeros(mask.shape, dtype=bool)
+    families = [f for f in (across, down) if f is not None]
     places = np.zeros(mask.shape, dtype=bool)
-    for band, lattice, _ in families:
-        printed |= band
+    for _, lattice, _ in families:
         places |= lattice
-    if strength is not None:
-        typical = float(np.median(strength[printed & mask]))
-        dark = strength > typical + DARKER * (1.0 - typical)
-    else:
-        dark = np.zeros(mask.shape, dtype=bool)
-    strokes = mask & ~(printed & ~dark)
+    bands = [band for band, _, _ in families]
+    if across is None or down is None:  # ruled, not squared: a margin may run across the rules
+        off_rules = mask & ~bands[0] & ~places
+        if across is not None:
+            margin = _margin_band(mask.T, None if sheet is None else sheet.T, across[2], off_rules.T)
+            margin = None if margin is None else margin.T
+        else:
+            margin = _margin_band(mask, sheet, down[2], off_rules)
+        if margin is not None:
+            bands.append(margin)
+    printed = np.zeros(mask.shape, dtype=bool)
+    erased = np.zeros(mask.shape, dtype=bool)
+    for band in bands:
+        printed |= band
+        if strength is None:
+            erased |= band
+            continue
+        # each band by its own print: a red margin is darker than blue rules
+        typical = float(np.median(strength[band & mask])) if (band & mask).any() else 0.0
+        erased |= band & ~(strength > typical + DARKER * (1.0 - typical))
+    strokes = mask & ~erased
     # Dashes of a line the threshold broke up, or cut short at a corner of the sheet, were
     # too faint to be found: a piece of ink lying wholly where the spacing puts a line goes.
     labels, n = label(strokes, structure=np.ones((3, 3), dtype=bool))
