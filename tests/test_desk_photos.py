@@ -55,3 +55,32 @@ def test_a_margin_on_a_sheet_on_a_desk_goes(margins):
 
     without = read_sketch(_on_desk(_margin_page(margins=())), 64).image
     assert _agreement(without, read_sketch(_on_desk(_margin_page(margins=margins)), 64).image) > 0.97
+
+
+@pytest.mark.parametrize("lines,grid,scale", [(PAPER, False, 1), (MID_BLUE, True, 2)])
+def test_the_automatic_switch_looks_past_the_desk(lines, grid, scale, monkeypatch):
+    """Measured over the whole frame, the sheet is a filled shape on the desk and its edge
+    the ink; measured on the sheet (`_desk_sheet`), the drawing is a sketch."""
+    import treediff.preprocess as preprocess
+
+    photo = _on_desk(_page(lines=lines, grid=grid), scale)
+    assert preprocess.looks_like_sketch(photo)
+    monkeypatch.setattr(preprocess, "_desk_sheet", lambda grey: None)
+    assert not preprocess.looks_like_sketch(photo)
+
+
+def test_a_render_is_rarely_a_sheet_on_a_desk():
+    """Bright shapes on black are a sheet only as one rectangle clear of every edge."""
+    from treediff.preprocess import _desk_sheet
+
+    sheet = _grey(_on_desk(_page(lines=PAPER)))
+    assert _desk_sheet(sheet) is not None
+    disc = Image.new("L", (256, 256), 0)
+    ImageDraw.Draw(disc).ellipse((40, 40, 200, 200), fill=255)
+    assert _desk_sheet(np.asarray(disc, dtype=np.float32) / 255.0) is None  # round
+    box = np.zeros((256, 256), np.float32)
+    box[0:180, 30:140] = 1.0
+    assert _desk_sheet(box) is None  # reaches the edge
+    box[0:40] = 0.0
+    box[80:84, 60:100] = 0.0
+    assert _desk_sheet(box) is not None  # the case `looks_like_sketch` cannot tell from a sheet

@@ -195,7 +195,12 @@ def _sheet(grey: np.ndarray) -> np.ndarray | None:
         return None
     if float(blurred[surround].mean()) > 0.5 * float(blurred[~surround].mean()):
         return None
-    return binary_erosion(~surround, iterations=max(1, int(0.02 * side)))
+    return binary_erosion(~surround, iterations=_sheet_edge(grey))
+
+
+def _sheet_edge(grey: np.ndarray) -> int:
+    """How many pixels `_sheet` shrinks the sheet by, so its edge is not ink (2% of the side)."""
+    return max(1, int(0.02 * max(grey.shape)))
 
 
 def _ink_strength(rgb: np.ndarray, window: float = 1 / 25, grey: np.ndarray | None = None) -> np.ndarray:
@@ -358,6 +363,31 @@ def load_sketch(path: str | Path, size: int = 64, *, frame: str = "bbox") -> np.
     return preprocess_sketch(load_photo(path), size, frame=frame)
 
 
+SHEET_RECTANGULARITY = 0.9  # a sheet fills this share of its smallest enclosing rectangle
+
+
+def _desk_sheet(grey: np.ndarray) -> np.ndarray | None:
+    """`_sheet`, when it is a sheet of paper lying wholly inside the picture: the desk shows
+    all round it, and with its holes filled it is a rectangle, turned or not (it fills
+    SHEET_RECTANGULARITY of its smallest enclosing rectangle). A render's bright shapes on
+    black are rarely one rectangle clear of every edge."""
+    from scipy.ndimage import binary_erosion, binary_fill_holes
+
+    sheet = _sheet(grey)
+    if sheet is None or not sheet.any():
+        return None
+    edge = _sheet_edge(grey) + 1  # the sheet was shrunk by this much from where the desk starts
+    if sheet[:edge].any() or sheet[-edge:].any() or sheet[:, :edge].any() or sheet[:, -edge:].any():
+        return None
+    whole = binary_fill_holes(sheet)
+    ys, xs = np.nonzero(whole & ~binary_erosion(whole))  # the outline bounds the rectangles
+    smallest = np.inf
+    for turn in np.radians(np.arange(0.0, 90.0, 1.0)):
+        along, across = xs * np.cos(turn) + ys * np.sin(turn), ys * np.cos(turn) - xs * np.sin(turn)
+        smallest = min(smallest, (np.ptp(along) + 1) * (np.ptp(across) + 1))
+    return sheet if whole.sum() >= SHEET_RECTANGULARITY * smallest else None
+
+
 def looks_like_sketch(rgb: np.ndarray) -> bool:
     """True for a line drawing: thin strokes on a plain background, little of the picture inked.
 
@@ -366,10 +396,11 @@ def looks_like_sketch(rgb: np.ndarray) -> bool:
     along its skeleton) must be under 12% of the ink's extent, and it must stay off the
     picture's border (the slivers between shapes filling a render touch it). The printed
     lines of ruled or squared paper are not counted (`ruled_lines`). Filled renders fail;
-    either polarity of a line drawing passes. (A desk around the sheet is not looked for
-    here: shapes filling a render to its border look like one.)
+    either polarity of a line drawing passes. A sheet photographed on a desk that shows all
+    round it (`_desk_sheet`) stands for the picture: the ink is measured on it, against its
+    area, and must stay off its edge.
     """
-    from scipy.ndimage import distance_transform_edt
+    from scipy.ndimage import binary_erosion, distance_transform_edt
     from skimage.filters import threshold_otsu
     from skimage.morphology import skeletonize
 
@@ -382,19 +413,28 @@ def looks_like_sketch(rgb: np.ndarray) -> bool:
     # A wide lighting window: filled shapes stay filled (they are wider than any pen stroke).
     grey = _grey(rgb)
     strength = _ink_strength(rgb, window=1 / 4, grey=grey)
-    ink = without_ruled_lines(strength > max(float(threshold_otsu(strength)), MIN_CONTRAST), strength)
-    fraction = float(ink.mean())
-    if not 0.0 < fraction < 0.25:
+    fine_strength = _ink_strength(rgb, grey=grey)
+    sheet = _desk_sheet(grey)
+    if sheet is not None:
+        strength = np.where(sheet, strength, 0.0).astype(np.float32)
+        fine_strength = np.where(sheet, fine_strength, 0.0).astype(np.float32)
+        if float(strength.max()) < MIN_CONTRAST:
+            return False
+    ink = without_ruled_lines(strength > max(float(threshold_otsu(strength)), MIN_CONTRAST), strength, sheet)
+    area = 1.0 if sheet is None else float(sheet.mean())
+    if not 0.0 < float(ink.mean()) / area < 0.25:
         return False
     # Slivers left between shapes that fill the frame touch its border; pen strokes do not.
     # (Judged with the fine lighting correction, so a dim corner of a photo is not ink.)
-    fine_strength = _ink_strength(rgb, grey=grey)
-    fine = without_ruled_lines(_ink_mask(fine_strength), fine_strength)
-    if np.concatenate([fine[0], fine[-1], fine[:, 0], fine[:, -1]]).mean() > 0.1:
+    fine = without_ruled_lines(_ink_mask(fine_strength), fine_strength, sheet)
+    edge = (np.concatenate([fine[0], fine[-1], fine[:, 0], fine[:, -1]]) if sheet is None
+            else fine[sheet & ~binary_erosion(sheet)])
+    if edge.mean() > 0.1:
         return False
     rows = np.flatnonzero(ink.any(axis=1))
     cols = np.flatnonzero(ink.any(axis=0))
     extent = max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1)
     skeleton = skeletonize(ink)
     width = 2.0 * float(np.median(distance_transform_edt(ink)[skeleton]))
-    return width < 0.12 * extent and extent >= 0.1 * max(ink.shape)
+    side = max(ink.shape) if sheet is None else max(np.ptp(np.nonzero(sheet)[0]), np.ptp(np.nonzero(sheet)[1])) + 1
+    return width < 0.12 * extent and extent >= 0.1 * side
