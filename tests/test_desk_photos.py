@@ -11,12 +11,12 @@ from treediff.preprocess import _light_ink, read_sketch
 DESK = (70, 50, 40)
 
 
-def _on_desk(page: np.ndarray, scale: int = 1) -> np.ndarray:
+def _on_desk(page: np.ndarray, scale: int = 1, colour=DESK) -> np.ndarray:
     """The page on a desk twice its size (a quarter of the frame), off-centre, turned 4
     degrees, photographed at `scale` times the page's own resolution."""
-    desk = Image.new("RGB", (2 * W, 2 * H), DESK)
+    desk = Image.new("RGB", (2 * W, 2 * H), colour)
     desk.paste(Image.fromarray((page * 255).astype(np.uint8)), (W // 2 + 40, H // 2 - 30))
-    desk = desk.rotate(4, resample=Image.BICUBIC, fillcolor=DESK)
+    desk = desk.rotate(4, resample=Image.BICUBIC, fillcolor=colour)
     if scale > 1:  # a large photo goes through the working-size reduction
         desk = desk.resize((desk.width * scale, desk.height * scale), Image.Resampling.BICUBIC)
     return np.asarray(desk)
@@ -84,3 +84,40 @@ def test_a_render_is_rarely_a_sheet_on_a_desk():
     box[0:40] = 0.0
     box[80:84, 60:100] = 0.0
     assert _desk_sheet(box) is not None  # the case `looks_like_sketch` cannot tell from a sheet
+
+
+@pytest.mark.parametrize("grey", [110, 150, 190])
+@pytest.mark.parametrize("kind", [dict(lines=PAPER), dict(), dict(grid=True)])
+def test_a_sheet_on_a_mid_tone_desk_reads_as_the_sheet(grey, kind, monkeypatch):
+    """Desks of 0.44-0.76 of the paper's brightness (wood, a grey table): the sheet is found
+    by the step at its edge. Before, only a desk under half as bright was one, and a sheet
+    on a lighter desk was read over the whole frame: its edge a box, a ruled page's lines
+    strokes (agreement 0.3)."""
+    import treediff.preprocess as preprocess
+
+    alone = read_sketch(_page(lines=PAPER), 64).image
+    photo = _on_desk(_page(**kind), colour=(grey, grey, grey))
+    assert _agreement(alone, read_sketch(photo, 64).image) > 0.97
+    assert preprocess.looks_like_sketch(photo)
+    if "lines" not in kind:  # the lines of a ruled or squared page need the sheet
+        monkeypatch.setattr(preprocess, "DESK_CONTRAST", 0.4)
+        assert _agreement(alone, read_sketch(photo, 64).image) < 0.9
+
+
+def test_a_lighting_gradient_is_no_desk():
+    """A corner darkened as much as a desk, but gradually, is still paper."""
+    from treediff.preprocess import _sheet
+
+    ramp = np.linspace(0.4, 1.0, W, dtype=np.float32)[None, :, None]
+    assert _sheet(_grey(((_page() * ramp) * 255).astype(np.uint8))) is None
+    assert _sheet(_grey(_on_desk(_page(), colour=(150, 150, 150)))) is not None
+
+
+@pytest.mark.parametrize("exposure", [0.5, 0.3])
+def test_a_dim_photo_reads_like_a_bright_one(exposure):
+    """Paper photographed in dim light is darker than mid-grey: judged by the median alone,
+    the paper was taken for a board with chalk on it and the reading inverted (agreement
+    0.05-0.1, or "no drawing found")."""
+    alone = read_sketch(_page(lines=PAPER), 64).image
+    for kind in (dict(lines=PAPER), dict(grid=True)):
+        assert _agreement(alone, read_sketch(_page(**kind) * exposure, 64).image) > 0.97

@@ -124,18 +124,26 @@ SHEET_DEPTH = 0.03
 SHEET_CORE = 0.02
 MARK_DEPTH = 0.02
 LINE_CLOSING = 0.01  # dark lines thinner than about twice this are closed over first
+# A desk around a sheet (`_sheet`, and `_light_ink`'s sheet test) is darker than this
+# share of the paper's brightness ...
+DESK_CONTRAST = 0.8
+DESK_STEP = 0.05  # ... and meets the sheet at a step of at least this share of it, beyond smooth lighting
 
 
 def _light_ink(grey: np.ndarray) -> bool:
     """Whether the ink is lighter than its background (chalk on a board, a white pen on dark
-    paper): the median pixel (the background; ink is the minority) is dark, and no bright
-    region is a sheet of paper with a drawing on it.
+    paper): the median pixel (the background; ink is the minority) is dark, it is not paper
+    in dim light, and no bright region is a sheet of paper with a drawing on it.
 
-    Why the second test: a sheet photographed on a dark desk can cover under half of the
-    frame. Read by the median alone, the desk was the paper and the sheet a giant stroke
-    (a sheet filling 70 % of the width: its edge read as a box around the drawing). A
-    render's white shapes on black are no sheet: nothing is drawn on them, or what lies
-    inside them (a hole cut by a difference) is no thin pen line."""
+    Why the last two tests: paper photographed in dim light is darker than mid-grey, and
+    was read inverted (the paper taken for a board); but there the lighter of Otsu's two
+    classes is most of the picture and the darker one only thin strokes. And a sheet
+    photographed on a dark desk can cover under half of the frame. Read by the median alone,
+    the desk was the paper and the sheet a giant stroke (a sheet filling 70 % of the width:
+    its edge read as a box around the drawing). A render's white shapes on black are no
+    sheet: nothing is drawn on them, or what lies inside them (a hole cut by a difference)
+    is no thin pen line. A board lit unevenly splits into a lighter and a darker part too,
+    but they meet gradually; a dim sheet meets its desk at a step (`_lighting_step`)."""
     from scipy.ndimage import binary_closing, binary_fill_holes, distance_transform_edt
     from skimage.filters import threshold_otsu
     from skimage.morphology import disk
@@ -146,9 +154,13 @@ def _light_ink(grey: np.ndarray) -> bool:
         return True
     side = max(grey.shape)
     bright = grey > threshold_otsu(grey)
+    if bright.mean() > 0.5 and float(distance_transform_edt(~bright).max()) <= MARK_DEPTH * side:
+        return False  # dim paper: the lighter class is most of the picture, the darker only strokes
     paper, desk = float(np.median(grey[bright])), float(np.median(grey[~bright]))
-    if paper < 0.5 or desk > 0.5 * paper:  # paper is light, and much lighter than a desk
+    if desk > DESK_CONTRAST * paper:  # a sheet is clearly lighter than a desk
         return True
+    if paper < 0.5 and _lighting_step(grey, ~bright) < DESK_STEP * paper:
+        return True  # a dim lighter part that smooth lighting explains: the board's, not a sheet
     # printed lines and pen strokes closed over: squared paper is one sheet, not many squares
     sheet = binary_closing(bright, structure=disk(max(1, int(LINE_CLOSING * side))))
     if float((distance_transform_edt(sheet) >= SHEET_DEPTH * side).mean()) < SHEET_CORE:
@@ -164,13 +176,14 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
 
 
 def _sheet(grey: np.ndarray) -> np.ndarray | None:
-    """The inside of the sheet of paper when a much darker surround (a table) is in the picture.
+    """The inside of the sheet of paper when a darker surround (a table) is in the picture.
 
     Otsu's threshold on a strongly blurred copy (strokes fade away) finds dark regions; those
     touching the picture's border, and dark at the border itself, are the surround, if they
-    cover at least 5% of the picture and are less than half as bright as the rest (so a
-    lighting gradient across the paper is not mistaken for a table). The sheet is the rest,
-    shrunk by 2% so its edge is not ink.
+    cover at least 5% of the picture, are darker than DESK_CONTRAST of the rest's brightness,
+    and meet the rest at a step (DESK_STEP of the paper's brightness, `_lighting_step`): a
+    lighting gradient across the paper darkens a corner as much, but gradually. The sheet is
+    the rest, shrunk by 2% so its edge is not ink.
     """
     from scipy.ndimage import binary_erosion, gaussian_filter, label, mean
     from skimage.filters import threshold_otsu
@@ -181,6 +194,8 @@ def _sheet(grey: np.ndarray) -> np.ndarray | None:
     labels, _ = label(dark)
     edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     edge = edge[edge > 0]
+    # the paper's brightness, not the median pixel's: the table can be most of the picture
+    paper = float(np.median(grey[~dark])) if (~dark).any() else 0.0
     # A table reaches the picture's edge; a line drawn near it leaves paper between. (A black
     # marker line stays dark when blurred, and was taken for a table: the drawing was then
     # cut away as lying outside the sheet.)
@@ -188,14 +203,36 @@ def _sheet(grey: np.ndarray) -> np.ndarray | None:
         rim = np.zeros(grey.shape, dtype=bool)
         rim[0, :] = rim[-1, :] = rim[:, 0] = rim[:, -1] = True
         rim_brightness = mean(grey, labels * rim, index=edge)
-        # against the paper's brightness, not the median pixel's: the table can be most of the picture
-        edge = edge[np.asarray(rim_brightness) < 0.5 * float(np.median(grey[~dark]))]
+        edge = edge[np.asarray(rim_brightness) < DESK_CONTRAST * paper]
     surround = np.isin(labels, edge)
     if surround.mean() < 0.05 or surround.all():
         return None
-    if float(blurred[surround].mean()) > 0.5 * float(blurred[~surround].mean()):
+    if float(np.median(grey[surround])) > DESK_CONTRAST * paper:
+        return None
+    if _lighting_step(grey, surround) < DESK_STEP * paper:
         return None
     return binary_erosion(~surround, iterations=_sheet_edge(grey))
+
+
+def _lighting_step(grey: np.ndarray, surround: np.ndarray) -> float:
+    """How much brighter the rest is than `surround`, beyond what smooth lighting explains:
+    the difference of the median residuals either side after fitting the paper's brightness
+    (thin dark strokes closed over) with a quadratic in x and y. Light falling off across a
+    sheet and towards its corners is such a quadratic; a desk's edge is a step it cannot follow."""
+    from scipy.ndimage import grey_closing, zoom
+
+    k = max(1, max(grey.shape) // 64)  # fitted on a grid of about 64 x 64 cells
+    h, w = grey.shape[0] // k * k, grey.shape[1] // k * k
+    cells = grey_closing(grey, size=(2 * k + 1, 2 * k + 1))[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3))
+    dark = zoom(surround[:h, :w].astype(np.float32), 1.0 / k, order=0) > 0.5
+    if dark.shape != cells.shape or dark.all() or not dark.any():
+        return 0.0
+    y, x = np.mgrid[0:cells.shape[0], 0:cells.shape[1]].astype(np.float64)
+    y, x = y / cells.shape[0] - 0.5, x / cells.shape[1] - 0.5
+    terms = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1).reshape(-1, 6)
+    fit, *_ = np.linalg.lstsq(terms, cells.reshape(-1), rcond=None)
+    residual = cells - (terms @ fit).reshape(cells.shape)
+    return float(np.median(residual[~dark]) - np.median(residual[dark]))
 
 
 def _sheet_edge(grey: np.ndarray) -> int:
@@ -388,6 +425,9 @@ def _desk_sheet(grey: np.ndarray) -> np.ndarray | None:
     return sheet if whole.sum() >= SHEET_RECTANGULARITY * smallest else None
 
 
+DETECT_SIDE = 256  # `looks_like_sketch` judges the picture (or the sheet in it) at this size
+
+
 def looks_like_sketch(rgb: np.ndarray) -> bool:
     """True for a line drawing: thin strokes on a plain background, little of the picture inked.
 
@@ -396,25 +436,45 @@ def looks_like_sketch(rgb: np.ndarray) -> bool:
     along its skeleton) must be under 12% of the ink's extent, and it must stay off the
     picture's border (the slivers between shapes filling a render touch it). The printed
     lines of ruled or squared paper are not counted (`ruled_lines`). Filled renders fail;
-    either polarity of a line drawing passes. A sheet photographed on a desk that shows all
-    round it (`_desk_sheet`) stands for the picture: the ink is measured on it, against its
-    area, and must stay off its edge.
+    either polarity of a line drawing passes.
+
+    A sheet photographed on a desk that shows all round it (`_desk_sheet`) stands for the
+    picture: it is cut out at the full working size (a quarter of the frame would leave the
+    lines of a ruled page too dense to tell from a filled area), the ink is measured on it
+    against its area, and its edge, where printed lines end, is not looked at.
     """
-    from scipy.ndimage import binary_erosion, distance_transform_edt
+    from PIL import Image
+
+    try:
+        rgb = _as_rgb(rgb)
+        small = _limit_side(rgb, DETECT_SIDE)
+    except TreediffError:
+        return False
+    if float(small.max() - small.min()) < 0.05:
+        return False
+    grey = _grey(small)
+    sheet = _desk_sheet(grey)
+    if sheet is None:
+        return _line_drawing(small, grey)
+    rows, cols = np.flatnonzero(sheet.any(axis=1)), np.flatnonzero(sheet.any(axis=0))
+    scale = max(rgb.shape[:2]) / max(small.shape[:2])
+    top, left = int(rows[0] * scale), int(cols[0] * scale)
+    bottom, right = int(np.ceil((rows[-1] + 1) * scale)), int(np.ceil((cols[-1] + 1) * scale))
+    cut = _limit_side(rgb[top:bottom, left:right], DETECT_SIDE)
+    inside = Image.fromarray(sheet[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+    inside = np.asarray(inside.resize((cut.shape[1], cut.shape[0]), Image.Resampling.NEAREST))
+    return _line_drawing(cut, _grey(cut), inside)
+
+
+def _line_drawing(rgb: np.ndarray, grey: np.ndarray, sheet: np.ndarray | None = None) -> bool:
+    """`looks_like_sketch`'s tests on `rgb` (its `_grey`), or on the part of it `sheet` marks."""
+    from scipy.ndimage import distance_transform_edt
     from skimage.filters import threshold_otsu
     from skimage.morphology import skeletonize
 
-    try:
-        rgb = _limit_side(_as_rgb(rgb), 256)
-    except TreediffError:
-        return False
-    if float(rgb.max() - rgb.min()) < 0.05:
-        return False
     # A wide lighting window: filled shapes stay filled (they are wider than any pen stroke).
-    grey = _grey(rgb)
     strength = _ink_strength(rgb, window=1 / 4, grey=grey)
     fine_strength = _ink_strength(rgb, grey=grey)
-    sheet = _desk_sheet(grey)
     if sheet is not None:
         strength = np.where(sheet, strength, 0.0).astype(np.float32)
         fine_strength = np.where(sheet, fine_strength, 0.0).astype(np.float32)
@@ -424,17 +484,15 @@ def looks_like_sketch(rgb: np.ndarray) -> bool:
     area = 1.0 if sheet is None else float(sheet.mean())
     if not 0.0 < float(ink.mean()) / area < 0.25:
         return False
-    # Slivers left between shapes that fill the frame touch its border; pen strokes do not.
-    # (Judged with the fine lighting correction, so a dim corner of a photo is not ink.)
-    fine = without_ruled_lines(_ink_mask(fine_strength), fine_strength, sheet)
-    edge = (np.concatenate([fine[0], fine[-1], fine[:, 0], fine[:, -1]]) if sheet is None
-            else fine[sheet & ~binary_erosion(sheet)])
-    if edge.mean() > 0.1:
-        return False
+    if sheet is None:
+        # Slivers left between shapes that fill the frame touch its border; pen strokes do not.
+        # (Judged with the fine lighting correction, so a dim corner of a photo is not ink.)
+        fine = without_ruled_lines(_ink_mask(fine_strength), fine_strength)
+        if np.concatenate([fine[0], fine[-1], fine[:, 0], fine[:, -1]]).mean() > 0.1:
+            return False
     rows = np.flatnonzero(ink.any(axis=1))
     cols = np.flatnonzero(ink.any(axis=0))
     extent = max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1)
     skeleton = skeletonize(ink)
     width = 2.0 * float(np.median(distance_transform_edt(ink)[skeleton]))
-    side = max(ink.shape) if sheet is None else max(np.ptp(np.nonzero(sheet)[0]), np.ptp(np.nonzero(sheet)[1])) + 1
-    return width < 0.12 * extent and extent >= 0.1 * side
+    return width < 0.12 * extent and extent >= 0.1 * max(ink.shape)
