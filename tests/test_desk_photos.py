@@ -121,3 +121,18 @@ def test_a_dim_photo_reads_like_a_bright_one(exposure):
     alone = read_sketch(_page(lines=PAPER), 64).image
     for kind in (dict(lines=PAPER), dict(grid=True)):
         assert _agreement(alone, read_sketch(_page(**kind) * exposure, 64).image) > 0.97
+
+
+@pytest.mark.parametrize("darkness", [0.6, 0.7])
+def test_a_shadow_across_the_page_is_no_desk(darkness, monkeypatch):
+    """A hard shadow over the left of the page (and the circle) meets the paper at a step,
+    as a desk does, but does not go all round a rectangular sheet: the strokes in it stay."""
+    import treediff.preprocess as preprocess
+    from scipy.ndimage import gaussian_filter
+
+    alone = read_sketch(_page(lines=PAPER), 64).image
+    shade = gaussian_filter(np.where(np.arange(W) < 250, darkness, 1.0).astype(np.float32) * np.ones((H, 1)), 2)
+    shadowed = _page() * shade[..., None]
+    assert _agreement(alone, read_sketch(shadowed, 64).image) > 0.97
+    monkeypatch.setattr(preprocess, "DARK_DESK", preprocess.DESK_CONTRAST)  # any step a desk
+    assert _agreement(alone, read_sketch(shadowed, 64).image) < 0.5

@@ -128,6 +128,7 @@ LINE_CLOSING = 0.01  # dark lines thinner than about twice this are closed over 
 # share of the paper's brightness ...
 DESK_CONTRAST = 0.8
 DESK_STEP = 0.05  # ... and meets the sheet at a step of at least this share of it, beyond smooth lighting
+DARK_DESK = 0.5  # a desk lighter than this share of the paper must show all round a rectangular sheet
 
 
 def _light_ink(grey: np.ndarray) -> bool:
@@ -180,10 +181,11 @@ def _sheet(grey: np.ndarray) -> np.ndarray | None:
 
     Otsu's threshold on a strongly blurred copy (strokes fade away) finds dark regions; those
     touching the picture's border, and dark at the border itself, are the surround, if they
-    cover at least 5% of the picture, are darker than DESK_CONTRAST of the rest's brightness,
-    and meet the rest at a step (DESK_STEP of the paper's brightness, `_lighting_step`): a
-    lighting gradient across the paper darkens a corner as much, but gradually. The sheet is
-    the rest, shrunk by 2% so its edge is not ink.
+    cover at least 5% of the picture, are darker than DESK_CONTRAST of the rest's brightness
+    (DARK_DESK unless they go all round a rectangular sheet), and meet the rest at a step
+    (DESK_STEP of the paper's brightness, `_lighting_step`): a lighting gradient across the
+    paper darkens a corner as much, but gradually. The sheet is the rest, shrunk by 2% so
+    its edge is not ink.
     """
     from scipy.ndimage import binary_erosion, gaussian_filter, label, mean
     from skimage.filters import threshold_otsu
@@ -199,19 +201,30 @@ def _sheet(grey: np.ndarray) -> np.ndarray | None:
     # A table reaches the picture's edge; a line drawn near it leaves paper between. (A black
     # marker line stays dark when blurred, and was taken for a table: the drawing was then
     # cut away as lying outside the sheet.)
-    if len(edge):
-        rim = np.zeros(grey.shape, dtype=bool)
-        rim[0, :] = rim[-1, :] = rim[:, 0] = rim[:, -1] = True
-        rim_brightness = mean(grey, labels * rim, index=edge)
-        edge = edge[np.asarray(rim_brightness) < DESK_CONTRAST * paper]
-    surround = np.isin(labels, edge)
-    if surround.mean() < 0.05 or surround.all():
+    rim = np.zeros(grey.shape, dtype=bool)
+    rim[0, :] = rim[-1, :] = rim[:, 0] = rim[:, -1] = True
+    rim_brightness = np.asarray(mean(grey, labels * rim, index=edge)) if len(edge) else np.zeros(0)
+
+    def surround(contrast: float) -> np.ndarray | None:
+        """The regions at the border darker there than `contrast` of the paper, if a desk's size."""
+        found = np.isin(labels, edge[rim_brightness < contrast * paper])
+        return None if found.mean() < 0.05 or found.all() else found
+
+    # A desk lighter than DARK_DESK of the paper must go all round a rectangular sheet: a
+    # shadow across the paper meets it at a step too, but not all round (cut away with the
+    # desk, the strokes in the shadow were lost).
+    desk = surround(DESK_CONTRAST)
+    if desk is not None:
+        rest = ~desk
+        lone = not (rest[0].any() or rest[-1].any() or rest[:, 0].any() or rest[:, -1].any()) and _rectangular(rest)
+        if not lone or float(np.median(grey[desk])) > DESK_CONTRAST * paper:
+            desk = surround(DARK_DESK)
+            if desk is not None and float(blurred[desk].mean()) > DARK_DESK * float(blurred[~desk].mean()):
+                desk = None
+    if desk is None or _lighting_step(grey, desk) < DESK_STEP * paper:
         return None
-    if float(np.median(grey[surround])) > DESK_CONTRAST * paper:
-        return None
-    if _lighting_step(grey, surround) < DESK_STEP * paper:
-        return None
-    return binary_erosion(~surround, iterations=_sheet_edge(grey))
+    rest = ~desk
+    return binary_erosion(rest, iterations=_sheet_edge(grey))
 
 
 def _lighting_step(grey: np.ndarray, surround: np.ndarray) -> float:
@@ -405,24 +418,31 @@ SHEET_RECTANGULARITY = 0.9  # a sheet fills this share of its smallest enclosing
 
 def _desk_sheet(grey: np.ndarray) -> np.ndarray | None:
     """`_sheet`, when it is a sheet of paper lying wholly inside the picture: the desk shows
-    all round it, and with its holes filled it is a rectangle, turned or not (it fills
-    SHEET_RECTANGULARITY of its smallest enclosing rectangle). A render's bright shapes on
-    black are rarely one rectangle clear of every edge."""
-    from scipy.ndimage import binary_erosion, binary_fill_holes
-
+    all round it, and it is a rectangle (`_rectangular`). A render's bright shapes on black
+    are rarely one rectangle clear of every edge."""
     sheet = _sheet(grey)
     if sheet is None or not sheet.any():
         return None
     edge = _sheet_edge(grey) + 1  # the sheet was shrunk by this much from where the desk starts
     if sheet[:edge].any() or sheet[-edge:].any() or sheet[:, :edge].any() or sheet[:, -edge:].any():
         return None
-    whole = binary_fill_holes(sheet)
+    return sheet if _rectangular(sheet) else None
+
+
+def _rectangular(region: np.ndarray) -> bool:
+    """Whether `region`, its holes filled, is a rectangle, turned or not: it fills
+    SHEET_RECTANGULARITY of its smallest enclosing rectangle."""
+    from scipy.ndimage import binary_erosion, binary_fill_holes
+
+    whole = binary_fill_holes(region)
     ys, xs = np.nonzero(whole & ~binary_erosion(whole))  # the outline bounds the rectangles
+    if not len(ys):
+        return False
     smallest = np.inf
     for turn in np.radians(np.arange(0.0, 90.0, 1.0)):
         along, across = xs * np.cos(turn) + ys * np.sin(turn), ys * np.cos(turn) - xs * np.sin(turn)
         smallest = min(smallest, (np.ptp(along) + 1) * (np.ptp(across) + 1))
-    return sheet if whole.sum() >= SHEET_RECTANGULARITY * smallest else None
+    return bool(whole.sum() >= SHEET_RECTANGULARITY * smallest)
 
 
 DETECT_SIDE = 256  # `looks_like_sketch` judges the picture (or the sheet in it) at this size
