@@ -6,7 +6,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from test_ruled_lines import MID_BLUE, PAPER, H, W, _agreement, _page
-from treediff.preprocess import _light_ink, read_sketch
+from treediff.preprocess import _light_ink, looks_like_sketch, read_sketch
 
 DESK = (70, 50, 40)
 
@@ -136,3 +136,21 @@ def test_a_shadow_across_the_page_is_no_desk(darkness, monkeypatch):
     assert _agreement(alone, read_sketch(shadowed, 64).image) > 0.97
     monkeypatch.setattr(preprocess, "DARK_DESK", preprocess.DESK_CONTRAST)  # any step a desk
     assert _agreement(alone, read_sketch(shadowed, 64).image) < 0.5
+
+
+def _seen_from_below(page: np.ndarray, top: float) -> np.ndarray:
+    """The page photographed at an angle: its top edge `top` times as wide as its bottom."""
+    inset = (1.0 - top) / 2.0 * W
+    rows = []
+    for (x, y), (u, v) in zip([(inset, 0), (W - inset, 0), (W, H), (0, H)], [(0, 0), (W, 0), (W, H), (0, H)]):
+        rows += [([x, y, 1, 0, 0, 0, -u * x, -u * y], u), ([0, 0, 0, x, y, 1, -v * x, -v * y], v)]
+    coefficients = np.linalg.solve(np.array([r for r, _ in rows], float), np.array([b for _, b in rows], float))
+    seen = Image.fromarray((page * 255).astype(np.uint8)).transform(
+        (W, H), Image.PERSPECTIVE, tuple(coefficients), Image.BICUBIC, fillcolor=DESK)
+    return np.asarray(seen, dtype=np.float32) / 255.0
+
+
+def test_a_sheet_seen_at_an_angle_still_switches():
+    """A photo taken from below the sheet shows it as a trapezoid (top 80% of the bottom's
+    width), which fills 90% of its enclosing rectangle: still a sheet on the desk."""
+    assert looks_like_sketch(_on_desk(_seen_from_below(_page(lines=PAPER), 0.8)))

@@ -413,7 +413,7 @@ def load_sketch(path: str | Path, size: int = 64, *, frame: str = "bbox") -> np.
     return preprocess_sketch(load_photo(path), size, frame=frame)
 
 
-SHEET_RECTANGULARITY = 0.9  # a sheet fills this share of its smallest enclosing rectangle
+SHEET_RECTANGULARITY = 0.85  # a sheet fills this share of its smallest enclosing rectangle
 
 
 def _desk_sheet(grey: np.ndarray) -> np.ndarray | None:
