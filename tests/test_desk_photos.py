@@ -154,3 +154,17 @@ def test_a_sheet_seen_at_an_angle_still_switches():
     """A photo taken from below the sheet shows it as a trapezoid (top 80% of the bottom's
     width), which fills 90% of its enclosing rectangle: still a sheet on the desk."""
     assert looks_like_sketch(_on_desk(_seen_from_below(_page(lines=PAPER), 0.8)))
+
+
+@pytest.mark.parametrize("top", [0.9, 0.8])
+def test_squared_paper_seen_at_an_angle_reads_as_plain(top, monkeypatch):
+    """Seen from below, the page's upright lines converge: no five of them are parallel,
+    so no family is found at one turn (`ruled_lines._converging_family` finds each at its
+    own), and they were left as strokes crossing the drawing."""
+    import treediff.ruled_lines as ruled_lines
+
+    plain = read_sketch(_on_desk(_seen_from_below(_page(lines=PAPER), top)), 64).image
+    photo = _on_desk(_seen_from_below(_page(grid=True), top))
+    assert _agreement(plain, read_sketch(photo, 64).image) > 0.95
+    monkeypatch.setattr(ruled_lines, "_converging_family", lambda mask, scans: None)
+    assert _agreement(plain, read_sketch(photo, 64).image) < 0.9

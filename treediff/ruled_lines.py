@@ -15,7 +15,8 @@ darker than the print. Where a stroke crosses a line, the gap erasing the line l
 closed again, so the stroke stays whole. A line too faint to be found (broken into dashes by
 the threshold, or cut short by a corner of the sheet) goes too, piece by piece, where a
 piece lies wholly at a place the family's spacing puts a line. On a photo of a sheet on a
-desk, lines are measured across the sheet.
+desk, lines are measured across the sheet. On a page photographed at an angle the lines
+converge; then each is found at its own turn, the turn changing steadily across the family.
 
 Ruled (not squared) pages often have a margin: one or two lines across the rules, often red
 and as dark as a pen. Alone they are no family, so a margin must show what a drawn line
@@ -33,6 +34,9 @@ MIN_CHORD = 0.25  # lines shorter than this share of the picture's side (near a 
 MIN_FAMILY = 5  # evenly spaced parallel lines needed before any is erased
 SPACING_TOLERANCE = 0.25  # a gap may differ from the family's median gap by this share of it
 MIN_GAP_RATIO = 4.0  # printed lines are thin against the paper between them
+# On a page photographed at an angle the lines converge: each line's turn may stray this
+# many degrees from a steady change across the family.
+PENCIL_TOLERANCE = 0.75
 # On a printed line, ink stays when its strength is above the line's typical strength by
 # this share of the way to full strength (a black pen on mid-blue lines: 0.85 against 0.4).
 DARKER = 0.4
@@ -129,13 +133,19 @@ def _family_band(mask: np.ndarray, region: np.ndarray | None = None) -> tuple[np
     every place its spacing puts a line, the lines' width), or None when `mask` shows no
     such family. Lines are measured across `region` (the sheet) when given, else across
     the picture."""
-    best = None
+    best, scans = None, []
     for turn, counts, chords, side, low in _scan(mask, region):
         lines = _lines(counts, chords, side)
+        scans.append((turn, counts, lines, low))
         # the page's angle is the one whose lines hold the most ink
         held = sum(int(counts[a:b + 1].sum()) for a, b in lines)
         if _is_family(lines) and (best is None or held > best[0]):
             best = (held, turn, lines, low)
+    # Lines converging (a page photographed at an angle) leave few at any one turn: the
+    # family found at each line's own turn wins when it holds more lines.
+    converging = _converging_family(mask, scans)
+    if converging is not None and (best is None or converging[3] > len(best[2])):
+        return converging[:3]
     if best is None:
         return None
     _, turn, lines, low = best
@@ -148,6 +158,60 @@ def _family_band(mask: np.ndarray, region: np.ndarray | None = None) -> tuple[np
     half = float(np.median([b - a for a, b in lines])) / 2.0 + 1.5
     phase = np.abs((offset - first + gap / 2.0) % gap - gap / 2.0)  # distance to the nearest place
     return band, phase <= half, max(b - a for a, b in lines) + 3
+
+
+def _converging_family(mask: np.ndarray, scans: list) -> tuple[np.ndarray, np.ndarray, int, int] | None:
+    """`_family_band` for a page photographed at an angle, whose lines converge: each line
+    straight at its own turn, the turn changing steadily across the family (within
+    PENCIL_TOLERANCE of a straight-line fit against the line's place). `scans` holds, per
+    turn tried, (turn, ink per strip, the lines found, the first strip's offset). Returns
+    `_family_band`'s three and the number of lines."""
+    h, w = mask.shape
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    found = []  # (place: signed distance from the picture's centre, turn, first, last, ink)
+    for turn, counts, lines, low in scans:
+        centre = cy * np.cos(turn) - cx * np.sin(turn)
+        for a, b in lines:
+            found.append(((a + b) / 2.0 + low - centre, turn, a + low - centre, b + low - centre,
+                          int(counts[a:b + 1].sum())))
+    found.sort()
+    lines = []  # one per line on the page: found at neighbouring turns, the one holding the most ink
+    for line in found:
+        same = [i for i, kept in enumerate(lines[-3:], max(0, len(lines) - 3))
+                if abs(line[0] - kept[0]) <= 2.0 and abs(line[1] - kept[1]) <= np.radians(1.0)]
+        if not same:
+            lines.append(line)
+        elif line[4] > lines[same[-1]][4]:
+            lines[same[-1]] = line
+    for _ in range(2):  # the pencil: turn against place, drawn strokes dropped as outliers
+        if len(lines) < MIN_FAMILY:
+            return None
+        places, turns = np.array([x[0] for x in lines]), np.array([x[1] for x in lines])
+        slope, at_centre = np.polyfit(places, turns, 1)
+        lines = [x for x in lines if abs(x[1] - (at_centre + slope * x[0])) <= np.radians(PENCIL_TOLERANCE)]
+    if not _is_family([(x[2], x[3]) for x in lines]):
+        return None
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+
+    def distance(place: float, turn: float) -> np.ndarray:
+        """Every pixel's signed distance from the line at `place` turned by `turn`."""
+        return (ys - cy) * np.cos(turn) - (xs - cx) * np.sin(turn) - place
+
+    band = np.zeros(mask.shape, dtype=bool)
+    for place, turn, first, last, _ in lines:
+        band |= np.abs(distance(place, turn)) <= (last - first) / 2.0 + 1.5
+    centres = np.array([x[0] for x in lines])
+    steps = np.rint((centres - centres[0]) / float(np.median(np.diff(centres))))
+    gap, first = np.polyfit(steps, centres, 1)
+    half = float(np.median([x[3] - x[2] for x in lines])) / 2.0 + 1.5
+    lattice = np.zeros(mask.shape, dtype=bool)
+    reach = np.hypot(h, w) / 2.0
+    for k in range(int(np.floor((-reach - first) / gap)), int(np.ceil((reach - first) / gap)) + 1):
+        place = first + k * gap
+        turn = at_centre + slope * place
+        if abs(turn) <= np.radians(MAX_TURN_DEG + PENCIL_TOLERANCE):
+            lattice |= np.abs(distance(place, turn)) <= half
+    return band, lattice, int(max(x[3] - x[2] for x in lines)) + 3, len(lines)
 
 
 def _margin_band(mask: np.ndarray, region: np.ndarray | None, width: int, drawn: np.ndarray) -> np.ndarray | None:
