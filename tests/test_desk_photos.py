@@ -48,13 +48,13 @@ def test_light_ink_is_still_chalk_and_white_shapes():
     assert not _light_ink(_grey(_on_desk(_page(grid=True))))  # a sheet with a drawing on a desk
 
 
-@pytest.mark.parametrize("margins", [(80, 88), (560,)])
-def test_a_margin_on_a_sheet_on_a_desk_goes(margins):
+@pytest.mark.parametrize("margins,scale", [((80, 88), 1), ((560,), 1), ((560,), 2)])
+def test_a_margin_on_a_sheet_on_a_desk_goes(margins, scale):
     """On the desk the margin is measured across the sheet: it reaches the sheet's edges."""
     from test_ruled_lines import _margin_page
 
-    without = read_sketch(_on_desk(_margin_page(margins=())), 64).image
-    assert _agreement(without, read_sketch(_on_desk(_margin_page(margins=margins)), 64).image) > 0.97
+    without = read_sketch(_on_desk(_margin_page(margins=()), scale), 64).image
+    assert _agreement(without, read_sketch(_on_desk(_margin_page(margins=margins), scale), 64).image) > 0.97
 
 
 @pytest.mark.parametrize("lines,grid,scale", [(PAPER, False, 1), (MID_BLUE, True, 2)])

@@ -37,6 +37,7 @@ MIN_GAP_RATIO = 4.0  # printed lines are thin against the paper between them
 # On a page photographed at an angle the lines converge: each line's turn may stray this
 # many degrees from a steady change across the family.
 PENCIL_TOLERANCE = 0.75
+MIN_CONVERGENCE_DEG = 1.0  # ... and must turn by this much from one side of the family to the other
 # On a printed line, ink stays when its strength is above the line's typical strength by
 # this share of the way to full strength (a black pen on mid-blue lines: 0.85 against 0.4).
 DARKER = 0.4
@@ -191,6 +192,9 @@ def _converging_family(mask: np.ndarray, scans: list) -> tuple[np.ndarray, np.nd
         lines = [x for x in lines if abs(x[1] - (at_centre + slope * x[0])) <= np.radians(PENCIL_TOLERANCE)]
     if not _is_family([(x[2], x[3]) for x in lines]):
         return None
+    places = np.array([x[0] for x in lines])
+    if abs(slope) * float(places.max() - places.min()) < np.radians(MIN_CONVERGENCE_DEG):
+        return None  # parallel: `_family_band`'s own search reads it at one turn
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
 
     def distance(place: float, turn: float) -> np.ndarray:
