@@ -138,7 +138,7 @@ def test_a_shadow_across_the_page_is_no_desk(darkness, monkeypatch):
     assert _agreement(alone, read_sketch(shadowed, 64).image) < 0.5
 
 
-def _seen_from_below(page: np.ndarray, top: float) -> np.ndarray:
+def _seen_from_below(page: np.ndarray, top: float, desk=DESK) -> np.ndarray:
     """The page photographed at an angle: its top edge `top` times as wide as its bottom."""
     inset = (1.0 - top) / 2.0 * W
     rows = []
@@ -146,7 +146,7 @@ def _seen_from_below(page: np.ndarray, top: float) -> np.ndarray:
         rows += [([x, y, 1, 0, 0, 0, -u * x, -u * y], u), ([0, 0, 0, x, y, 1, -v * x, -v * y], v)]
     coefficients = np.linalg.solve(np.array([r for r, _ in rows], float), np.array([b for _, b in rows], float))
     seen = Image.fromarray((page * 255).astype(np.uint8)).transform(
-        (W, H), Image.PERSPECTIVE, tuple(coefficients), Image.BICUBIC, fillcolor=DESK)
+        (W, H), Image.PERSPECTIVE, tuple(coefficients), Image.BICUBIC, fillcolor=desk)
     return np.asarray(seen, dtype=np.float32) / 255.0
 
 
@@ -168,3 +168,23 @@ def test_squared_paper_seen_at_an_angle_reads_as_plain(top, monkeypatch):
     assert _agreement(plain, read_sketch(photo, 64).image) > 0.95
     monkeypatch.setattr(ruled_lines, "_converging_family", lambda mask, scans: None)
     assert _agreement(plain, read_sketch(photo, 64).image) < 0.9
+
+
+@pytest.mark.parametrize("kind,desk,exposure,top", [
+    (dict(margins=(80, 88)), DESK, 1.0, 0.85),
+    (dict(margins=(), grid=True), (150, 150, 150), 1.0, 0.85),
+    (dict(margins=()), (150, 150, 150), 0.5, 1.0),
+])
+def test_a_page_turned_on_a_desk_and_seen_at_an_angle(kind, desk, exposure, top):
+    """Turned 4 degrees on the page and 4 more on the desk, so the lines lie 8 degrees off
+    (further at the sides when seen at an angle), on a dark or grey desk, in dim light or
+    not: read like the plain page, and the switch to sketch mode made."""
+    from test_ruled_lines import _margin_page
+
+    def photo(page):
+        return (_on_desk(_seen_from_below(page, top, desk), colour=desk) * exposure).astype(np.uint8)
+
+    plain = read_sketch(photo(_margin_page(margins=(), turn=4.0, lines=PAPER)), 64).image
+    picture = photo(_margin_page(turn=4.0, **kind))
+    assert _agreement(plain, read_sketch(picture, 64).image) > 0.95
+    assert looks_like_sketch(picture)

@@ -124,14 +124,17 @@ def test_a_drawing_on_squared_paper_switches_to_sketch_mode(monkeypatch):
 RED = (200, 40, 40)
 
 
-def _margin_page(margins=(80,), turn=0.0, lines=MID_BLUE, box=BOX):
+def _margin_page(margins=(80,), turn=0.0, lines=MID_BLUE, box=BOX, grid=False):
     """A ruled page with a red margin (one line or a pair) running its whole height, larger
-    than the frame so that the turned page still fills it, as a photo of a notebook does."""
+    than the frame so that the turned page still fills it, as a photo of a notebook does
+    (squared with `grid`)."""
     pad = 60
     im = Image.new("RGB", (W + 2 * pad, H + 2 * pad), PAPER)
     d = ImageDraw.Draw(im)
     for y in range(8, H + 2 * pad, 32):
         d.line((0, y, W + 2 * pad, y), fill=lines, width=2)
+    for x in range(8, W + 2 * pad, 32) if grid else ():
+        d.line((x, 0, x, H + 2 * pad), fill=lines, width=2)
     for x in margins:
         d.line((x + pad, 0, x + pad, H + 2 * pad), fill=RED, width=3)
     d.ellipse(tuple(v + pad for v in CIRCLE), outline=PEN, width=4)

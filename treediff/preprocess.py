@@ -170,10 +170,11 @@ def _light_ink(grey: np.ndarray) -> bool:
     return not marks.any() or float(distance_transform_edt(marks).max()) > MARK_DEPTH * side
 
 
-def _grey(rgb: np.ndarray) -> np.ndarray:
-    """Greyscale with the paper bright: inverted when the ink is light (`_light_ink`)."""
+def _grey(rgb: np.ndarray, light: bool | None = None) -> np.ndarray:
+    """Greyscale with the paper bright: inverted when the ink is light (`light`, by default
+    `_light_ink` of this picture)."""
     grey = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    return 1.0 - grey if _light_ink(grey) else grey
+    return 1.0 - grey if (_light_ink(grey) if light is None else light) else grey
 
 
 def _sheet(grey: np.ndarray) -> np.ndarray | None:
@@ -472,7 +473,8 @@ def looks_like_sketch(rgb: np.ndarray) -> bool:
         return False
     if float(small.max() - small.min()) < 0.05:
         return False
-    grey = _grey(small)
+    light = _light_ink(small @ np.array([0.299, 0.587, 0.114], dtype=np.float32))
+    grey = _grey(small, light=light)
     sheet = _desk_sheet(grey)
     if sheet is None:
         return _line_drawing(small, grey)
@@ -483,7 +485,9 @@ def looks_like_sketch(rgb: np.ndarray) -> bool:
     cut = _limit_side(rgb[top:bottom, left:right], DETECT_SIDE)
     inside = Image.fromarray(sheet[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
     inside = np.asarray(inside.resize((cut.shape[1], cut.shape[0]), Image.Resampling.NEAREST))
-    return _line_drawing(cut, _grey(cut), inside)
+    # the polarity is the whole picture's: the sheet cut out with bits of desk in its corners
+    # can look like a board in dim light
+    return _line_drawing(cut, _grey(cut, light=light), inside)
 
 
 def _line_drawing(rgb: np.ndarray, grey: np.ndarray, sheet: np.ndarray | None = None) -> bool:

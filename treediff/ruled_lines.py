@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import numpy as np
 
-MAX_TURN_DEG = 8.0  # how far the page's lines may be turned from the picture's axes
+MAX_TURN_DEG = 12.0  # how far the page's lines may be turned from the picture's axes
 TURN_STEP_DEG = 0.5
 MIN_COVERAGE = 0.6  # share of a line's length inside the picture that must be ink
 MIN_CHORD = 0.25  # lines shorter than this share of the picture's side (near a corner of a turned page) are not counted
 MIN_FAMILY = 5  # evenly spaced parallel lines needed before any is erased
 SPACING_TOLERANCE = 0.25  # a gap may differ from the family's median gap by this share of it
 MIN_GAP_RATIO = 4.0  # printed lines are thin against the paper between them
+BESIDE_GAP, BESIDE_INK = 3, 0.3  # ... and each has paper beside it (`_lines`)
 # On a page photographed at an angle the lines converge: each line's turn may stray this
 # many degrees from a steady change across the family.
 PENCIL_TOLERANCE = 0.75
@@ -63,10 +64,18 @@ def _chords(h: int, w: int, turn: float, offsets: np.ndarray) -> np.ndarray:
 
 
 def _lines(counts: np.ndarray, chords: np.ndarray, side: int, coverage: float = MIN_COVERAGE) -> list[tuple[int, int]]:
-    """Runs of strips (first, last) whose chord is long enough and `coverage` ink."""
-    full = (chords >= MIN_CHORD * side) & (counts >= coverage * np.maximum(chords, 1.0))
+    """Runs of strips (first, last) whose chord is long enough and `coverage` ink, with
+    paper on at least one side: the strip BESIDE_GAP beyond the run is under BESIDE_INK ink.
+    (Inside a filled shape, strips hover about the coverage and leave runs a strip wide.)"""
+    share = counts / np.maximum(chords, 1.0)
+    full = (chords >= MIN_CHORD * side) & (share >= coverage)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], full.astype(np.int8), [0]])))
-    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
+    runs = [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
+
+    def beside(i: int) -> float:
+        return float(share[i]) if 0 <= i < len(share) else 0.0
+
+    return [(a, b) for a, b in runs if min(beside(a - BESIDE_GAP), beside(b + BESIDE_GAP)) < BESIDE_INK]
 
 
 def _is_family(lines: list[tuple[int, int]]) -> bool:
@@ -108,7 +117,8 @@ def _scan(mask: np.ndarray, region: np.ndarray | None):
     if region is not None:
         from scipy.ndimage import binary_erosion
 
-        outline = np.nonzero(region & ~binary_erosion(region))  # holds its outermost pixels
+        # its outermost pixels, two deep: a one-pixel outline skips a strip here and there
+        outline = np.nonzero(region & ~binary_erosion(region, iterations=2))
         side = int(outline[1].max() - outline[1].min() + 1) if len(outline[1]) else 0
     else:
         side = w
@@ -150,13 +160,13 @@ def _family_band(mask: np.ndarray, region: np.ndarray | None = None) -> tuple[np
     if best is None:
         return None
     _, turn, lines, low = best
-    band, offset = _band(mask.shape, turn, low, lines)
     # The places: centre = first + k * gap, fitted to the lines found (a median gap of whole
     # strips drifts by pixels across a page of thirty lines).
     centres = np.array([(a + b) / 2.0 for a, b in lines])
     steps = np.rint((centres - centres[0]) / float(np.median(np.diff(centres))))
     gap, first = np.polyfit(steps, centres, 1)
     half = float(np.median([b - a for a, b in lines])) / 2.0 + 1.5
+    band, offset = _band(mask.shape, turn, low, lines)
     phase = np.abs((offset - first + gap / 2.0) % gap - gap / 2.0)  # distance to the nearest place
     return band, phase <= half, max(b - a for a, b in lines) + 3
 
