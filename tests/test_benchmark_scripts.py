@@ -99,6 +99,15 @@ def test_registration_speed_script():
     assert summary["searches"] == 1 and summary["searches_with_the_same_program"] == 1
 
 
+def test_preprocess_speed_script():
+    """Twelve photos of one drawing (four kinds of paper, alone, on a desk, turned and at an
+    angle): each is timed, and each is one `solve` would switch to sketch mode for."""
+    summary = run_script("preprocess_speed.py", "--repeats", "1")
+    assert len(summary["photos"]) == 12
+    assert all(row["sketch"] and row["read_ms"] > 0 for row in summary["photos"])
+    assert summary["photos"][0]["ratio_to_plain_page"] == 1.0
+
+
 def test_choice_speed_script():
     summary = run_script("choice_speed.py", "--drawings", "2", "--candidates", "5")
     assert summary["drawings"] == 2 and 1 <= summary["candidates_per_shortlist"] <= 5
