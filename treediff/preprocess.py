@@ -498,10 +498,8 @@ def _line_drawing(rgb: np.ndarray, grey: np.ndarray, sheet: np.ndarray | None = 
 
     # A wide lighting window: filled shapes stay filled (they are wider than any pen stroke).
     strength = _ink_strength(rgb, window=1 / 4, grey=grey)
-    fine_strength = _ink_strength(rgb, grey=grey)
     if sheet is not None:
         strength = np.where(sheet, strength, 0.0).astype(np.float32)
-        fine_strength = np.where(sheet, fine_strength, 0.0).astype(np.float32)
         if float(strength.max()) < MIN_CONTRAST:
             return False
     ink = without_ruled_lines(strength > max(float(threshold_otsu(strength)), MIN_CONTRAST), strength, sheet)
@@ -511,6 +509,7 @@ def _line_drawing(rgb: np.ndarray, grey: np.ndarray, sheet: np.ndarray | None = 
     if sheet is None:
         # Slivers left between shapes that fill the frame touch its border; pen strokes do not.
         # (Judged with the fine lighting correction, so a dim corner of a photo is not ink.)
+        fine_strength = _ink_strength(rgb, grey=grey)
         fine = without_ruled_lines(_ink_mask(fine_strength), fine_strength)
         if np.concatenate([fine[0], fine[-1], fine[:, 0], fine[:, -1]]).mean() > 0.1:
             return False

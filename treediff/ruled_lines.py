@@ -139,22 +139,21 @@ def _band(shape: tuple[int, int], turn: float, low: int, lines: list[tuple[int, 
     return band, offset
 
 
-def _family_band(mask: np.ndarray, region: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int] | None:
+def _family_band(mask: np.ndarray, scans: list) -> tuple[np.ndarray, np.ndarray, int] | None:
     """(the band along the family of near-horizontal printed lines found, the band along
     every place its spacing puts a line, the lines' width), or None when `mask` shows no
-    such family. Lines are measured across `region` (the sheet) when given, else across
-    the picture."""
-    best, scans = None, []
-    for turn, counts, chords, side, low in _scan(mask, region):
+    such family. `scans`: `_scan` of `mask`, across the sheet or the picture."""
+    best, found = None, []
+    for turn, counts, chords, side, low in scans:
         lines = _lines(counts, chords, side)
-        scans.append((turn, counts, lines, low))
+        found.append((turn, counts, lines, low))
         # the page's angle is the one whose lines hold the most ink
         held = sum(int(counts[a:b + 1].sum()) for a, b in lines)
         if _is_family(lines) and (best is None or held > best[0]):
             best = (held, turn, lines, low)
     # Lines converging (a page photographed at an angle) leave few at any one turn: the
     # family found at each line's own turn wins when it holds more lines.
-    converging = _converging_family(mask, scans)
+    converging = _converging_family(mask, found)
     if converging is not None and (best is None or converging[3] > len(best[2])):
         return converging[:3]
     if best is None:
@@ -228,14 +227,16 @@ def _converging_family(mask: np.ndarray, scans: list) -> tuple[np.ndarray, np.nd
     return band, lattice, int(max(x[3] - x[2] for x in lines)) + 3, len(lines)
 
 
-def _margin_band(mask: np.ndarray, region: np.ndarray | None, width: int, drawn: np.ndarray) -> np.ndarray | None:
+def _margin_band(mask: np.ndarray, region: np.ndarray | None, scans: list, width: int,
+                 drawn: np.ndarray) -> np.ndarray | None:
     """The band along a ruled page's margin in `mask` (near-horizontal: pass the mask
-    transposed to the family's), or None. A margin is one or two lines no wider than twice
-    the family's `width`, each inked over MARGIN_COVERAGE of its length and reaching the
-    picture's (or the sheet's) edge at both ends, with no ink of `drawn` (the ink off the
-    family's lines) leaving it there: a box's side as long as the page still ends in corners."""
+    transposed to the family's, and its `_scan` across `region`), or None. A margin is one
+    or two lines no wider than twice the family's `width`, each inked over MARGIN_COVERAGE
+    of its length and reaching the picture's (or the sheet's) edge at both ends, with no ink
+    of `drawn` (the ink off the family's lines) leaving it there: a box's side as long as
+    the page still ends in corners."""
     candidates = []
-    for turn, counts, chords, side, low in _scan(mask, region):
+    for turn, counts, chords, side, low in scans:
         lines = [(a, b) for a, b in _lines(counts, chords, side) if b - a + 1 <= 2 * width]
         if 0 < len(lines) <= MAX_MARGIN_LINES:
             candidates.append((sum(int(counts[a:b + 1].sum()) for a, b in lines), turn, lines, low))
@@ -282,8 +283,10 @@ def without_ruled_lines(mask: np.ndarray, strength: np.ndarray | None = None,
 
     from scipy.ndimage import label
 
-    across = _family_band(mask, sheet)
-    down = _transposed(_family_band(mask.T, None if sheet is None else sheet.T))
+    sheet_t = None if sheet is None else sheet.T
+    scans, scans_t = list(_scan(mask, sheet)), list(_scan(mask.T, sheet_t))  # each direction once
+    across = _family_band(mask, scans)
+    down = _transposed(_family_band(mask.T, scans_t))
     if across is None and down is None:
         return mask
     families = [f for f in (across, down) if f is not None]
@@ -294,10 +297,10 @@ def without_ruled_lines(mask: np.ndarray, strength: np.ndarray | None = None,
     if across is None or down is None:  # ruled, not squared: a margin may run across the rules
         off_rules = mask & ~bands[0] & ~places
         if across is not None:
-            margin = _margin_band(mask.T, None if sheet is None else sheet.T, across[2], off_rules.T)
+            margin = _margin_band(mask.T, sheet_t, scans_t, across[2], off_rules.T)
             margin = None if margin is None else margin.T
         else:
-            margin = _margin_band(mask, sheet, down[2], off_rules)
+            margin = _margin_band(mask, sheet, scans, down[2], off_rules)
         if margin is not None:
             bands.append(margin)
     printed = np.zeros(mask.shape, dtype=bool)
