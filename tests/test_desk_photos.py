@@ -188,3 +188,31 @@ def test_a_page_turned_on_a_desk_and_seen_at_an_angle(kind, desk, exposure, top)
     picture = photo(_margin_page(turn=4.0, **kind))
     assert _agreement(plain, read_sketch(picture, 64).image) > 0.95
     assert looks_like_sketch(picture)
+
+
+@pytest.mark.parametrize("lines,exposure,top", [(PAPER, 1.0, 1.0), (MID_BLUE, 1.0, 1.0), (PAPER, 0.4, 1.0),
+                                                (MID_BLUE, 0.6, 0.85)])
+def test_a_blank_sheet_on_a_dark_desk_has_no_drawing(lines, exposure, top, monkeypatch):
+    """Nothing drawn on the sheet, `--sketch`: before, the bright rectangle was read as light
+    ink (a render's white shape) and its edge became a box; now, "no drawing found"."""
+    import treediff.preprocess as preprocess
+    from treediff.errors import TreediffError
+
+    page = _page(lines=lines, drawing=False)
+    if top < 1.0:
+        page = _seen_from_below(page, top)
+    photo = (_on_desk(page) / 255.0 * exposure).astype(np.float32)
+    with pytest.raises(TreediffError, match="no drawing found"):
+        read_sketch(photo, 64)
+    monkeypatch.setattr(preprocess, "_sketch_light_ink", lambda rgb: preprocess._light_ink(rgb @ np.array(
+        [0.299, 0.587, 0.114], dtype=np.float32)))
+    assert read_sketch(photo, 64).image.any()  # the sheet's edge, read as a drawn box
+
+
+@pytest.mark.parametrize("width", [6, 12, 25])
+def test_a_chalk_box_is_no_blank_sheet(width):
+    """A light outline of a box on a dark board encloses board, not paper: still chalk."""
+    board = Image.new("L", (400, 300), 40)
+    ImageDraw.Draw(board).rectangle((150, 40, 250, 260), outline=230, width=width)
+    chalk = np.asarray(board, dtype=np.float32) / 255.0
+    assert _agreement(read_sketch(1.0 - chalk, 64).image, read_sketch(chalk, 64).image) > 0.97

@@ -33,6 +33,18 @@ def test_bad_images_are_explained(tmp_path, setup, message):
         load_image(path, 1, 32)
 
 
+def test_a_picture_of_faint_lines_only_has_no_shape(tmp_path):
+    """A blank ruled page: its lines fade to under half contrast at the model's size, the
+    goal's masks are empty, and before, a program drawing nothing "solved" it."""
+    page = np.full((480, 640, 3), 250, np.uint8)
+    page[40::32] = (120, 160, 215)
+    page[41::32] = (120, 160, 215)
+    with pytest.raises(TreediffError, match="no shape found .* try --sketch"):
+        load_image(write(tmp_path / "ruled.png", page), 1, 64)
+    page[200:280, 250:390] = 0  # a shape drawn on it
+    assert (load_image(write(tmp_path / "box.png", page), 1, 64) > 0.5).any()
+
+
 def test_decompression_bomb_limit(tmp_path, monkeypatch):
     path = write(tmp_path / "big.png", np.zeros((40, 50), np.uint8))
     monkeypatch.setattr(images, "MAX_PIXELS", 1000)

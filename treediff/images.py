@@ -95,7 +95,13 @@ def load_image(path: str | Path, channels: int, size: int, *, polarity: bool = T
     array = np.asarray(read_rgb(path), dtype=np.float32) / 255.0
     if float(array.max() - array.min()) < 0.05:
         raise TreediffError(f"{path} is blank (a single flat colour); nothing to reconstruct")
-    return prepare_array(array, channels, size, polarity=polarity)
+    image = prepare_array(array, channels, size, polarity=polarity)
+    if channels == 1 and not (image > 0.5).any():
+        # Faint marks only (a blank ruled page, a pale pencil line): the goal sees an empty
+        # picture, which any program drawing nothing "solves".
+        raise TreediffError(f"no shape found in {path}: shrunk to {size} px, nothing in it has half of full contrast "
+                            f"with the background (a line drawing? try --sketch)")
+    return image
 
 
 def prepare_array(array: np.ndarray, channels: int, size: int, *, polarity: bool = True) -> np.ndarray:

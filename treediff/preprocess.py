@@ -129,6 +129,7 @@ LINE_CLOSING = 0.01  # dark lines thinner than about twice this are closed over 
 DESK_CONTRAST = 0.8
 DESK_STEP = 0.05  # ... and meets the sheet at a step of at least this share of it, beyond smooth lighting
 DARK_DESK = 0.5  # a desk lighter than this share of the paper must show all round a rectangular sheet
+BLANK_SHEET = 0.98  # in sketch mode, a sheet on a desk this bright all over is blank paper, not light ink
 
 
 def _light_ink(grey: np.ndarray) -> bool:
@@ -379,7 +380,7 @@ def read_sketch(image: np.ndarray, size: int = 64, *, frame: str = "bbox") -> Sk
     rgb = _limit_side(_as_rgb(image), WORK_SIDE)
     if float(rgb.max() - rgb.min()) < 0.05:
         raise TreediffError("the picture is blank (a single flat colour); there is no drawing to read")
-    grey = _grey(rgb)
+    grey = _grey(rgb, light=_sketch_light_ink(rgb))
     strength = _ink_strength(rgb, grey=grey)
     sheet = _sheet(grey)
     if sheet is not None:  # a desk around the sheet is no ink, and does not set the threshold
@@ -396,6 +397,29 @@ def read_sketch(image: np.ndarray, size: int = 64, *, frame: str = "bbox") -> Sk
         raise TreediffError(f"{100 * mask.mean():.0f}% of the picture is ink: this is not a line drawing "
                             f"(sketch mode reads outlines drawn with a pen)")
     return SketchReading(*_normalise_strokes(_crop(mask, *_square_window(mask, frame)), size))
+
+
+def _sketch_light_ink(rgb: np.ndarray) -> bool:
+    """`_light_ink` for a picture known to be a pen drawing: a blank sheet lying wholly on a
+    darker surround (`_desk_sheet`, bright all over but for printed lines) is paper.
+
+    Why: outside sketch mode a white box on black with nothing inside is a render's shape,
+    and `_light_ink` reads it so. A blank sheet photographed on a dark desk is the same
+    picture; read as light ink, its edge became a box, "a drawing" of a rectangle instead
+    of "no drawing found". A chalk or white-pen outline of a box is no blank sheet: inside
+    its strokes it is as dark as the board."""
+    from scipy.ndimage import binary_closing
+    from skimage.filters import threshold_otsu
+    from skimage.morphology import disk
+
+    raw = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    if not _light_ink(raw):
+        return False
+    sheet = _desk_sheet(raw)
+    if sheet is None:
+        return True
+    bright = binary_closing(raw > threshold_otsu(raw), structure=disk(max(1, int(LINE_CLOSING * max(raw.shape)))))
+    return float(bright[sheet].mean()) < BLANK_SHEET
 
 
 def preprocess_sketch(image: np.ndarray, size: int = 64, *, frame: str = "bbox") -> np.ndarray:
