@@ -200,6 +200,34 @@ def test_fine_pen_lines_survive_in_a_large_picture(tmp_path, side, width):
     assert label(fine.skeleton, structure=np.ones((3, 3)))[1] == 1  # one unbroken line
 
 
+@pytest.mark.parametrize("pen", [(240, 220, 40), (205, 205, 205), (215, 215, 215)])
+@pytest.mark.parametrize("noisy", [False, True])
+def test_a_faint_pen_reads_like_a_dark_one(pen, noisy):
+    """A yellow marker or a light pencil darkens the paper by 16-20 %: above the ink floor
+    (MIN_CONTRAST), so the switch took it for a sketch, but under the fifth Sauvola's local
+    test asks for, so reading it gave "no drawing found" or broken strokes."""
+    import io
+
+    from PIL import ImageDraw
+
+    from treediff.preprocess import read_sketch
+
+    def drawn(colour):
+        sheet = Image.new("RGB", (640, 480), "white")
+        ImageDraw.Draw(sheet).ellipse((180, 120, 360, 300), outline=colour, width=4)
+        ImageDraw.Draw(sheet).rectangle((380, 150, 540, 330), outline=colour, width=4)
+        if not noisy:
+            return np.asarray(sheet)
+        grain = np.random.default_rng(0).normal(0.0, 10.0, (480, 640, 3))
+        jpeg = io.BytesIO()
+        Image.fromarray(np.clip(np.asarray(sheet) + grain, 0, 255).astype(np.uint8)).save(jpeg, "JPEG", quality=60)
+        return np.asarray(Image.open(jpeg))
+
+    faint = drawn(pen)
+    assert looks_like_sketch(faint)
+    assert _overlap(read_sketch(faint, 64).image, read_sketch(drawn("black"), 64).image) > 0.95
+
+
 def test_a_picture_a_few_pixels_thin_is_shrunk_to_one_row_not_to_nothing():
     from treediff.preprocess import _limit_side
 

@@ -47,6 +47,7 @@ WORK_SIDE = 512  # pictures are analysed at most this large (strokes stay severa
 FILL = 0.75  # frame="bbox": the drawing's longer side as a fraction of the canvas
 MIN_CONTRAST = 0.12  # ink must darken the paper by at least this fraction
 STROKE_WIDTH = 0.025  # standard pen width after normalisation, fraction of the canvas side
+FAINT_INK = 0.5  # `_ink_mask`: the contrast the faintest drawings are judged locally at
 MAX_INK = 0.35  # more ink than this (after thresholding) is not a line drawing
 DETAIL = 4  # the skeleton `read_sketch` returns is this many times the model input's side
 
@@ -279,8 +280,12 @@ def _ink_mask(strength: np.ndarray) -> np.ndarray:
         return np.zeros(strength.shape, dtype=bool)
     level = max(float(threshold_otsu(strength)), MIN_CONTRAST)
     window = max(15, (max(strength.shape) // 8) | 1)
-    local = threshold_sauvola(1.0 - strength, window_size=window, k=0.2)
-    return _without_specks((strength > level) & (1.0 - strength < local))
+    # Sauvola asks a pixel to darken its surround by about a fifth, more than MIN_CONTRAST:
+    # a faint pen (a yellow marker, a light pencil) is judged locally as if its darkest
+    # stroke had FAINT_INK contrast. The global level above still keeps noise out.
+    relative = strength * max(1.0, FAINT_INK / float(strength.max()))
+    local = threshold_sauvola(1.0 - relative, window_size=window, k=0.2)
+    return _without_specks((strength > level) & (1.0 - relative < local))
 
 
 def _without_specks(mask: np.ndarray) -> np.ndarray:
