@@ -204,8 +204,8 @@ def test_a_blank_sheet_on_a_dark_desk_has_no_drawing(lines, exposure, top, monke
     photo = (_on_desk(page) / 255.0 * exposure).astype(np.float32)
     with pytest.raises(TreediffError, match="no drawing found"):
         read_sketch(photo, 64)
-    monkeypatch.setattr(preprocess, "_sketch_light_ink", lambda rgb: preprocess._light_ink(rgb @ np.array(
-        [0.299, 0.587, 0.114], dtype=np.float32)))
+    monkeypatch.setattr(preprocess, "_sketch_light_ink", lambda rgb: preprocess._light_ink(
+        preprocess._grey(rgb, light=False)))
     assert read_sketch(photo, 64).image.any()  # the sheet's edge, read as a drawn box
 
 

@@ -417,7 +417,7 @@ def _sketch_light_ink(rgb: np.ndarray) -> bool:
     from skimage.filters import threshold_otsu
     from skimage.morphology import disk
 
-    raw = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    raw = _grey(rgb, light=False)
     if not _light_ink(raw):
         return False
     sheet = _desk_sheet(raw)
@@ -502,7 +502,7 @@ def looks_like_sketch(rgb: np.ndarray) -> bool:
         return False
     if float(small.max() - small.min()) < 0.05:
         return False
-    light = _light_ink(small @ np.array([0.299, 0.587, 0.114], dtype=np.float32))
+    light = _light_ink(_grey(small, light=False))
     grey = _grey(small, light=light)
     sheet = _desk_sheet(grey)
     if sheet is None:
