@@ -100,10 +100,11 @@ def test_registration_speed_script():
 
 
 def test_preprocess_speed_script():
-    """Twelve photos of one drawing (four kinds of paper, alone, on a desk, turned and at an
-    angle): each is timed, and each is one `solve` would switch to sketch mode for."""
+    """Sixteen photos of one drawing (four kinds of paper, alone, on a desk, turned and at an
+    angle, turned 30 degrees): each is timed, and each is one `solve` would switch to sketch
+    mode for (a page turned 30 degrees was not, before its lines were sought at any turn)."""
     summary = run_script("preprocess_speed.py", "--repeats", "1")
-    assert len(summary["photos"]) == 12
+    assert len(summary["photos"]) == 16
     assert all(row["sketch"] and row["read_ms"] > 0 for row in summary["photos"])
     assert summary["photos"][0]["ratio_to_plain_page"] == 1.0
 

@@ -11,12 +11,12 @@ from treediff.preprocess import _light_ink, looks_like_sketch, read_sketch
 DESK = (70, 50, 40)
 
 
-def _on_desk(page: np.ndarray, scale: int = 1, colour=DESK) -> np.ndarray:
-    """The page on a desk twice its size (a quarter of the frame), off-centre, turned 4
+def _on_desk(page: np.ndarray, scale: int = 1, colour=DESK, turn: float = 4.0) -> np.ndarray:
+    """The page on a desk twice its size (a quarter of the frame), off-centre, turned `turn`
     degrees, photographed at `scale` times the page's own resolution."""
     desk = Image.new("RGB", (2 * W, 2 * H), colour)
     desk.paste(Image.fromarray((page * 255).astype(np.uint8)), (W // 2 + 40, H // 2 - 30))
-    desk = desk.rotate(4, resample=Image.BICUBIC, fillcolor=colour)
+    desk = desk.rotate(turn, resample=Image.BICUBIC, fillcolor=colour)
     if scale > 1:  # a large photo goes through the working-size reduction
         desk = desk.resize((desk.width * scale, desk.height * scale), Image.Resampling.BICUBIC)
     return np.asarray(desk)
@@ -216,3 +216,18 @@ def test_a_chalk_box_is_no_blank_sheet(width):
     ImageDraw.Draw(board).rectangle((150, 40, 250, 260), outline=230, width=width)
     chalk = np.asarray(board, dtype=np.float32) / 255.0
     assert _agreement(read_sketch(1.0 - chalk, 64).image, read_sketch(chalk, 64).image) > 0.97
+
+
+@pytest.mark.parametrize("grid,desk,turn,top", [(True, DESK, 30.0, 1.0), (False, (150, 150, 150), 110.0, 1.0),
+                                                (True, DESK, -40.0, 0.85), (False, (150, 150, 150), 25.0, 0.85)])
+def test_a_sheet_turned_far_on_a_desk_reads_as_the_sheet(grid, desk, turn, top):
+    """A sheet lying at any angle on the desk, seen straight or from below (its lines then
+    converge, and are sought within 12 degrees of the page's angle, wherever that is)."""
+    def photo(lines):
+        page = _page(lines=lines, grid=grid)
+        if top < 1.0:
+            page = _seen_from_below(page, top, desk)
+        return _on_desk(page, colour=desk, turn=turn)
+
+    assert _agreement(read_sketch(photo(PAPER), 64).image, read_sketch(photo(MID_BLUE), 64).image) > 0.97
+

@@ -9,9 +9,10 @@ once, and both are required before anything is erased:
 - they come as a family: at least MIN_FAMILY parallel lines, evenly spaced. A drawn box has
   two long parallel sides, two bars four; a page has a dozen.
 
-The page may be turned in the photo (up to MAX_TURN_DEG). On the lines, ink clearly darker
-than the printed lines' own stays: people trace the lines of squared paper, and a pen is
-darker than the print. Where a stroke crosses a line, the gap erasing the line leaves is
+The page may be turned in the photo by any amount: lines within 45 degrees of the picture's
+rows are read across it, the others down it (the picture transposed). On the lines, ink
+clearly darker than the printed lines' own stays: people trace the lines of squared paper,
+and a pen is darker than the print. Where a stroke crosses a line, the gap erasing the line leaves is
 closed again, so the stroke stays whole. A line too faint to be found (broken into dashes by
 the threshold, or cut short by a corner of the sheet) goes too, piece by piece, where a
 piece lies wholly at a place the family's spacing puts a line. On a photo of a sheet on a
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-MAX_TURN_DEG = 12.0  # how far the page's lines may be turned from the picture's axes
+MAX_TURN_DEG = 45.0  # how far lines read across (or down) the picture may be turned from its rows (columns)
 TURN_STEP_DEG = 0.5
 MIN_COVERAGE = 0.6  # share of a line's length inside the picture that must be ink
 MIN_CHORD = 0.25  # lines shorter than this share of the picture's side (near a corner of a turned page) are not counted
@@ -39,6 +40,7 @@ BESIDE_GAP, BESIDE_INK = 3, 0.3  # ... and each has paper beside it (`_lines`)
 # many degrees from a steady change across the family.
 PENCIL_TOLERANCE = 0.75
 MIN_CONVERGENCE_DEG = 1.0  # ... and must turn by this much from one side of the family to the other
+CONVERGING_SPAN_DEG = 12.0  # ... and is sought within this many degrees of the page's angle
 # On a printed line, ink stays when its strength is above the line's typical strength by
 # this share of the way to full strength (a black pen on mid-blue lines: 0.85 against 0.4).
 DARKER = 0.4
@@ -93,6 +95,19 @@ def _is_family(lines: list[tuple[int, int]]) -> bool:
             and int((np.abs(gaps - typical) <= SPACING_TOLERANCE * typical).sum()) >= MIN_FAMILY - 1)
 
 
+def _spacing(centres: np.ndarray) -> tuple[float, float]:
+    """(gap, first): the places centre = first + k * gap fitted to a family's line centres
+    (a median gap of whole strips drifts by pixels across a page of thirty lines). A line
+    off the spacing (one line read twice, at a corner of a page turned 45 degrees) is left
+    out of a second fit: it pulled the places a pixel or two off the lines."""
+    steps = np.rint((centres - centres[0]) / float(np.median(np.diff(centres))))
+    gap, first = np.polyfit(steps, centres, 1)
+    on = np.abs(centres - (first + gap * steps)) <= SPACING_TOLERANCE * gap
+    if on.sum() < len(on) and len(np.unique(steps[on])) >= 2:
+        gap, first = np.polyfit(steps[on], centres[on], 1)
+    return float(gap), float(first)
+
+
 def _region_chords(outline: tuple[np.ndarray, np.ndarray], turn: float, low: int, n: int) -> np.ndarray:
     """Like `_chords`, inside a region (the sheet of paper, taken as convex) given by its
     outline's pixels (ys, xs): the span of each strip between the outermost of them."""
@@ -112,8 +127,9 @@ def _scan(mask: np.ndarray, region: np.ndarray | None):
     offset). `_lines` reads lines off them."""
     h, w = mask.shape
     ys, xs = np.nonzero(mask)
-    low = -int(np.ceil(w * np.sin(np.radians(MAX_TURN_DEG)))) - 1  # the smallest offset of any turn
-    strips = np.arange(h + w + 2) + low
+    reach = w * np.sin(np.radians(MAX_TURN_DEG))
+    low = -int(np.ceil(reach)) - 1  # the smallest offset of any turn
+    strips = np.arange(max(h + w, int(np.ceil(h + 2 * reach))) + 2) + low  # ... and up to the largest
     if region is not None:
         from scipy.ndimage import binary_erosion
 
@@ -139,31 +155,33 @@ def _band(shape: tuple[int, int], turn: float, low: int, lines: list[tuple[int, 
     return band, offset
 
 
-def _family_band(mask: np.ndarray, scans: list) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """(the band along the family of near-horizontal printed lines found, the band along
+def _family_band(mask: np.ndarray, scans: list, taken: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(the band along the family of printed lines found within 45 degrees of the rows, the band along
     every place its spacing puts a line, the lines' width), or None when `mask` shows no
-    such family. `scans`: `_scan` of `mask`, across the sheet or the picture."""
-    best, found = None, []
+    such family. `scans`: `_scan` of `mask`, across the sheet or the picture. A family
+    lying on the band `taken` (found already) does not count."""
+    best, found, most = None, [], (-1, 0.0)
     for turn, counts, chords, side, low in scans:
         lines = _lines(counts, chords, side)
         found.append((turn, counts, lines, low))
         # the page's angle is the one whose lines hold the most ink
         held = sum(int(counts[a:b + 1].sum()) for a, b in lines)
-        if _is_family(lines) and (best is None or held > best[0]):
+        most = max(most, (held, turn))
+        if (_is_family(lines) and (best is None or held > best[0])
+                and not (taken is not None and _same_lines(_band(mask.shape, turn, low, lines)[0], taken))):
             best = (held, turn, lines, low)
     # Lines converging (a page photographed at an angle) leave few at any one turn: the
-    # family found at each line's own turn wins when it holds more lines.
-    converging = _converging_family(mask, found)
-    if converging is not None and (best is None or converging[3] > len(best[2])):
+    # family found at each line's own turn, near the page's angle, wins when it holds more lines.
+    converging = _converging_family(mask, [f for f in found if abs(f[0] - most[1]) <= np.radians(CONVERGING_SPAN_DEG)])
+    if (converging is not None and (best is None or converging[3] > len(best[2]))
+            and not (taken is not None and _same_lines(converging[0], taken))):
         return converging[:3]
     if best is None:
         return None
     _, turn, lines, low = best
-    # The places: centre = first + k * gap, fitted to the lines found (a median gap of whole
-    # strips drifts by pixels across a page of thirty lines).
-    centres = np.array([(a + b) / 2.0 for a, b in lines])
-    steps = np.rint((centres - centres[0]) / float(np.median(np.diff(centres))))
-    gap, first = np.polyfit(steps, centres, 1)
+    # the places a line is put at, fitted to the lines found
+    gap, first = _spacing(np.array([(a + b) / 2.0 for a, b in lines]))
     half = float(np.median([b - a for a, b in lines])) / 2.0 + 1.5
     band, offset = _band(mask.shape, turn, low, lines)
     phase = np.abs((offset - first + gap / 2.0) % gap - gap / 2.0)  # distance to the nearest place
@@ -213,9 +231,7 @@ def _converging_family(mask: np.ndarray, scans: list) -> tuple[np.ndarray, np.nd
     band = np.zeros(mask.shape, dtype=bool)
     for place, turn, first, last, _ in lines:
         band |= np.abs(distance(place, turn)) <= (last - first) / 2.0 + 1.5
-    centres = np.array([x[0] for x in lines])
-    steps = np.rint((centres - centres[0]) / float(np.median(np.diff(centres))))
-    gap, first = np.polyfit(steps, centres, 1)
+    gap, first = _spacing(np.array([x[0] for x in lines]))
     half = float(np.median([x[3] - x[2] for x in lines])) / 2.0 + 1.5
     lattice = np.zeros(mask.shape, dtype=bool)
     reach = np.hypot(h, w) / 2.0
@@ -256,13 +272,23 @@ def _runs_edge_to_edge(mask, drawn, margin, inside, turn, low, line, width) -> b
     ys, xs = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
     along = ys * np.sin(turn) + xs * np.cos(turn)
     ink, span = along[band & mask], along[band & inside]
-    reach = max(3.0, 0.01 * max(mask.shape))
+    # the band ends in a slant where a turned line meets the edge: the ink may stop that much short
+    reach = max(3.0, 0.01 * max(mask.shape)) + (line[1] - line[0] + 3) * abs(np.tan(turn))
     if not len(ink) or ink.min() - span.min() > reach or span.max() - ink.max() > reach:
         return False  # it stops short of an edge: drawn
     if len(np.unique(np.rint(ink))) < MARGIN_COVERAGE * (span.max() - span.min() + 1):
         return False
     near = (np.abs(offset - (line[0] + line[1]) / 2.0) <= (line[1] - line[0]) / 2.0 + 1.5 + 3 * width) & ~margin
-    return not any((drawn & near & (np.abs(along - end) <= 3 * width)).any() for end in (ink.min(), ink.max()))
+    # A stroke leaving an end brings more than 2 widths' worth of pixels within 3 widths of
+    # it; fewer are the edge of a printed line the family's places missed (near the corners
+    # of a page turned 45 degrees, where lines are too short to be found).
+    return not any((drawn & near & (np.abs(along - end) <= 3 * width)).sum() > 2 * width for end in (ink.min(), ink.max()))
+
+
+def _same_lines(band: np.ndarray, other: np.ndarray) -> bool:
+    """Whether two families' bands are mostly the same pixels (squared paper's two
+    families share only their crossings)."""
+    return bool((band & other).sum() > 0.5 * min(band.sum(), other.sum()))
 
 
 def _transposed(family):
@@ -286,7 +312,8 @@ def without_ruled_lines(mask: np.ndarray, strength: np.ndarray | None = None,
     sheet_t = None if sheet is None else sheet.T
     scans, scans_t = list(_scan(mask, sheet)), list(_scan(mask.T, sheet_t))  # each direction once
     across = _family_band(mask, scans)
-    down = _transposed(_family_band(mask.T, scans_t))
+    # lines turned 45 degrees are found both ways: down, look past the family found across
+    down = _transposed(_family_band(mask.T, scans_t, None if across is None else across[0].T))
     if across is None and down is None:
         return mask
     families = [f for f in (across, down) if f is not None]
