@@ -179,3 +179,17 @@ def test_a_page_turned_any_amount_reads_as_on_plain_paper(kind, turn):
     assert _agreement(plain, ruled) > 0.97
     assert ruled.sum() < 1.2 * plain.sum()
 
+
+
+def test_solve_switches_for_a_large_photo_of_a_turned_squared_page(tmp_path, capsys):
+    """`solve` judged the switch on the photo already shrunk to the working size; shrunk
+    again, each time keeping the darkest pixels, a squared page's lines came out so thick
+    that a page turned 20 degrees or more looked filled, and was solved as a filled picture."""
+    from treediff.cli import main
+
+    path = tmp_path / "notebook.png"
+    page = _margin_page(margins=(), turn=30.0, grid=True, pad=420)
+    Image.fromarray((page * 255).astype(np.uint8)).resize((2 * W, 2 * H), Image.Resampling.BICUBIC).save(path)
+    code = main(["solve", str(path), "--budget", "8", "--json", "--quiet", "--out", str(tmp_path / "out")])
+    assert code == 0
+    assert "switching to sketch mode" in capsys.readouterr().err
