@@ -193,3 +193,16 @@ def test_solve_switches_for_a_large_photo_of_a_turned_squared_page(tmp_path, cap
     code = main(["solve", str(path), "--budget", "8", "--json", "--quiet", "--out", str(tmp_path / "out")])
     assert code == 0
     assert "switching to sketch mode" in capsys.readouterr().err
+
+
+def test_an_8_bit_photo_reads_as_its_float_copy():
+    """`read_sketch` and `looks_like_sketch` shrink an 8-bit photo before converting it to
+    float (converting a 12 MP photo first took 0.9 s, shrinking it 0.02 s): the same reading."""
+    from treediff.preprocess import looks_like_sketch
+
+    photo = np.asarray(Image.fromarray((_page(grid=True, turn=3.0) * 255).astype(np.uint8)).resize(
+        (2 * W, 2 * H), Image.Resampling.BICUBIC))
+    as_float = photo.astype(np.float32) / 255.0
+    eight, flt = read_sketch(photo, 64), read_sketch(as_float, 64)
+    assert np.array_equal(eight.image, flt.image) and np.array_equal(eight.skeleton, flt.skeleton)
+    assert looks_like_sketch(photo) and looks_like_sketch(as_float)
