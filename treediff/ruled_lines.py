@@ -12,10 +12,10 @@ once, and both are required before anything is erased:
 The page may be turned in the photo by any amount: lines within 45 degrees of the picture's
 rows are read across it, the others down it (the picture transposed). On the lines, ink
 clearly darker than the printed lines' own stays: people trace the lines of squared paper,
-and a pen is darker than the print. Where a stroke crosses a line, the gap erasing the line leaves is
-closed again, so the stroke stays whole. A line too faint to be found (broken into dashes by
-the threshold, or cut short by a corner of the sheet) goes too, piece by piece, where a
-piece lies wholly at a place the family's spacing puts a line. On a photo of a sheet on a
+and a pen is darker than the print. Where a stroke crosses a line, the gap erasing the line
+leaves is closed again, so the stroke stays whole. A line too faint to be found (broken into
+dashes by the threshold, or cut short by a corner of the sheet) goes too, piece by piece,
+where a piece lies wholly at a place the family's spacing puts a line. On a photo of a sheet on a
 desk, lines are measured across the sheet. On a page photographed at an angle the lines
 converge; then each is found at its own turn, the turn changing steadily across the family.
 
@@ -157,9 +157,9 @@ def _band(shape: tuple[int, int], turn: float, low: int, lines: list[tuple[int, 
 
 def _family_band(mask: np.ndarray, scans: list, taken: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """(the band along the family of printed lines found within 45 degrees of the rows, the band along
-    every place its spacing puts a line, the lines' width), or None when `mask` shows no
-    such family. `scans`: `_scan` of `mask`, across the sheet or the picture. A family
+    """(the band along the family of printed lines found within 45 degrees of the rows, the
+    band along every place its spacing puts a line, the lines' width), or None when `mask`
+    shows no such family. `scans`: `_scan` of `mask`, across the sheet or the picture. A family
     lying on the band `taken` (found already) does not count."""
     best, found, most = None, [], (-1, 0.0)
     for turn, counts, chords, side, low in scans:
@@ -282,7 +282,8 @@ def _runs_edge_to_edge(mask, drawn, margin, inside, turn, low, line, width) -> b
     # A stroke leaving an end brings more than 2 widths' worth of pixels within 3 widths of
     # it; fewer are the edge of a printed line the family's places missed (near the corners
     # of a page turned 45 degrees, where lines are too short to be found).
-    return not any((drawn & near & (np.abs(along - end) <= 3 * width)).sum() > 2 * width for end in (ink.min(), ink.max()))
+    return not any((drawn & near & (np.abs(along - end) <= 3 * width)).sum() > 2 * width
+                   for end in (ink.min(), ink.max()))
 
 
 def _same_lines(band: np.ndarray, other: np.ndarray) -> bool:

@@ -124,7 +124,7 @@ def cmd_solve(args) -> int:
 
     from .checkpoint import default_checkpoint
     from .images import load_image, read_rgb
-    from .preprocess import load_photo, looks_like_sketch, read_sketch
+    from .preprocess import looks_like_sketch, read_sketch
     from .search import SearchConfig, repair_start
     from .utils import resolve_device, seed_everything
 
@@ -160,7 +160,7 @@ def cmd_solve(args) -> int:
         domain = searcher.domain = dataclasses.replace(domain, complexity_penalty=args.complexity_penalty)
     detail = None  # sketches: the pen's centre line at 4x, for choosing the answer
     if sketch:
-        reading = read_sketch(load_photo(args.image) if photo is None else photo, searcher.image_size,
+        reading = read_sketch(np.asarray(read_rgb(args.image)) if photo is None else photo, searcher.image_size,
                               frame=args.sketch_frame)
         target, detail = reading.image, reading.skeleton
     else:
