@@ -5,9 +5,8 @@ switch to sketch mode) and `read_sketch` (the drawing at the model's size). Both
 the printed lines of ruled and squared paper, a ruled page's margin and a desk around the
 sheet, and that work grows with what the photo shows. This script draws a page (the same
 circle and box) as plain, ruled, margined and squared paper, alone or on a desk, straight
-turned 4 degrees and seen at an angle, or turned 30 degrees, photographs it at 1,280 x 960,
-and times both calls, each
-the median of `--repeats` runs in one process. The ratio is against the plain page alone,
+or turned 4 degrees and seen at an angle, or turned 30 degrees, photographs it at
+1,280 x 960, and times both calls, each the median of `--repeats` runs in one process. The ratio is against the plain page alone,
 timed in the same run: the machines here are noisy, ratios less so.
 
     python benchmarks/preprocess_speed.py [--repeats 5] [--json]

@@ -230,4 +230,3 @@ def test_a_sheet_turned_far_on_a_desk_reads_as_the_sheet(grid, desk, turn, top):
         return _on_desk(page, colour=desk, turn=turn)
 
     assert _agreement(read_sketch(photo(PAPER), 64).image, read_sketch(photo(MID_BLUE), 64).image) > 0.97
-

@@ -180,6 +180,10 @@ def test_a_page_turned_any_amount_reads_as_on_plain_paper(kind, turn):
     assert ruled.sum() < 1.2 * plain.sum()
 
 
+def _photo(page: np.ndarray) -> np.ndarray:
+    """`page` as an 8-bit photo at twice its size (1,280 x 960)."""
+    return np.asarray(Image.fromarray((page * 255).astype(np.uint8)).resize((2 * W, 2 * H), Image.Resampling.BICUBIC))
+
 
 def test_solve_switches_for_a_large_photo_of_a_turned_squared_page(tmp_path, capsys):
     """`solve` judged the switch on the photo already shrunk to the working size; shrunk
@@ -188,8 +192,7 @@ def test_solve_switches_for_a_large_photo_of_a_turned_squared_page(tmp_path, cap
     from treediff.cli import main
 
     path = tmp_path / "notebook.png"
-    page = _margin_page(margins=(), turn=30.0, grid=True, pad=420)
-    Image.fromarray((page * 255).astype(np.uint8)).resize((2 * W, 2 * H), Image.Resampling.BICUBIC).save(path)
+    Image.fromarray(_photo(_margin_page(margins=(), turn=30.0, grid=True, pad=420))).save(path)
     code = main(["solve", str(path), "--budget", "8", "--json", "--quiet", "--out", str(tmp_path / "out")])
     assert code == 0
     assert "switching to sketch mode" in capsys.readouterr().err
@@ -200,8 +203,7 @@ def test_an_8_bit_photo_reads_as_its_float_copy():
     float (converting a 12 MP photo first took 0.9 s, shrinking it 0.02 s): the same reading."""
     from treediff.preprocess import looks_like_sketch
 
-    photo = np.asarray(Image.fromarray((_page(grid=True, turn=3.0) * 255).astype(np.uint8)).resize(
-        (2 * W, 2 * H), Image.Resampling.BICUBIC))
+    photo = _photo(_page(grid=True, turn=3.0))
     as_float = photo.astype(np.float32) / 255.0
     eight, flt = read_sketch(photo, 64), read_sketch(as_float, 64)
     assert np.array_equal(eight.image, flt.image) and np.array_equal(eight.skeleton, flt.skeleton)
