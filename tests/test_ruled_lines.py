@@ -208,3 +208,44 @@ def test_an_8_bit_photo_reads_as_its_float_copy():
     eight, flt = read_sketch(photo, 64), read_sketch(as_float, 64)
     assert np.array_equal(eight.image, flt.image) and np.array_equal(eight.skeleton, flt.skeleton)
     assert looks_like_sketch(photo) and looks_like_sketch(as_float)
+
+
+
+def _notebook_photo(grid: bool, fill: float, lines=MID_BLUE, frame=(2400, 1800)) -> np.ndarray:
+    """A phone photo of a whole A4 notebook page (lying sideways), squared or ruled every
+    5 mm in lines 0.25 mm wide, a circle and a box drawn with a 0.6 mm pen; at `fill` < 1
+    of the frame's width, on a dark desk."""
+    width, height = frame
+    mm = fill * width / 297.0  # pixels per millimetre
+    pw, ph = round(297 * mm), round(210 * mm)
+    im = Image.new("RGB", (pw, ph), PAPER)
+    d = ImageDraw.Draw(im)
+    line, pen, step = max(1, round(0.25 * mm)), round(0.6 * mm), 5 * mm
+    for k in range(1, int(ph / step) + 1):
+        d.line((0, k * step, pw, k * step), fill=lines, width=line)
+    for k in range(1, int(pw / step) + 1) if grid else ():
+        d.line((k * step, 0, k * step, ph), fill=lines, width=line)
+    d.ellipse((0.28 * pw, 0.28 * ph, 0.28 * pw + 0.44 * ph, 0.72 * ph), outline=PEN, width=pen)
+    d.rectangle((0.55 * pw, 0.3 * ph, 0.75 * pw, 0.7 * ph), outline=PEN, width=pen)
+    photo = Image.new("RGB", frame, (70, 50, 40) if fill < 1 else PAPER)
+    photo.paste(im, ((width - pw) // 2, (height - ph) // 2))
+    return np.asarray(photo.filter(ImageFilter.GaussianBlur(1.0)))
+
+
+@pytest.mark.parametrize("grid,fill", [(True, 1.0), (True, 0.85), (False, 0.85)])
+def test_a_phone_photo_of_a_whole_notebook_page_reads_as_on_plain_paper(grid, fill):
+    """Shrunk to the 512 px working size, the lines of a page squared or ruled every 5 mm
+    lie 7-9 px apart and 2 px wide. The local threshold kept only pieces of them (where
+    blank paper or the desk was near), too broken to be read as lines, and 2 px in 7
+    failed the lines' thinness test: the pieces stayed as strokes."""
+    plain = read_sketch(_notebook_photo(grid, fill, lines=PAPER), 64).image
+    assert _agreement(plain, read_sketch(_notebook_photo(grid, fill), 64).image) > 0.95
+
+
+@pytest.mark.parametrize("grid", [True, False])
+def test_a_phone_photo_of_a_whole_notebook_page_switches_to_sketch_mode(grid):
+    """At the 256 px the switch judges at, 5 mm lines lie 3-4 px apart: the page looked
+    filled. A larger picture not taken for a drawing is judged again at 512 px."""
+    from treediff.preprocess import looks_like_sketch
+
+    assert looks_like_sketch(_notebook_photo(grid, 1.0))

@@ -287,11 +287,11 @@ def _ink_strength(rgb: np.ndarray, window: float = 1 / 25, grey: np.ndarray | No
 
 def _ink_mask(strength: np.ndarray) -> np.ndarray:
     """Thresholded ink without specks (global Otsu with a floor, and Sauvola locally)."""
-    from skimage.filters import threshold_otsu, threshold_sauvola
+    from skimage.filters import threshold_sauvola
 
     if float(strength.max()) < MIN_CONTRAST:
         return np.zeros(strength.shape, dtype=bool)
-    level = max(float(threshold_otsu(strength)), MIN_CONTRAST)
+    level = _ink_level(strength)
     window = max(15, (max(strength.shape) // 8) | 1)
     # Sauvola asks a pixel to darken its surround by about a fifth, more than MIN_CONTRAST:
     # a faint pen (a yellow marker, a light pencil) is judged locally as if its darkest
@@ -299,6 +299,13 @@ def _ink_mask(strength: np.ndarray) -> np.ndarray:
     relative = strength * max(1.0, FAINT_INK / float(strength.max()))
     local = threshold_sauvola(1.0 - relative, window_size=window, k=0.2)
     return _without_specks((strength > level) & (1.0 - relative < local))
+
+
+def _ink_level(strength: np.ndarray) -> float:
+    """The global threshold of `_ink_mask`: Otsu's, at least MIN_CONTRAST."""
+    from skimage.filters import threshold_otsu
+
+    return max(float(threshold_otsu(strength)), MIN_CONTRAST)
 
 
 def _without_specks(mask: np.ndarray) -> np.ndarray:
@@ -404,7 +411,7 @@ def read_sketch(image: np.ndarray, size: int = 64, *, frame: str = "bbox") -> Sk
     if sheet is not None:  # a desk around the sheet is no ink, and does not set the threshold
         strength = np.where(sheet, strength, 0.0).astype(np.float32)
     mask = _ink_mask(strength)
-    unruled = without_ruled_lines(mask, strength, sheet)
+    unruled = without_ruled_lines(mask, strength, sheet, strength > _ink_level(strength))
     if unruled is not mask:  # what is left of the printed lines where strokes cross them
         mask = _without_specks(unruled)
     mask = _without_border_slivers(mask)
@@ -489,6 +496,7 @@ def _rectangular(region: np.ndarray) -> bool:
 
 
 DETECT_SIDE = 256  # `looks_like_sketch` judges the picture (or the sheet in it) at this size
+FINE_DETECT_SIDE = 512  # ... and a larger picture it did not take for a drawing again at this size
 
 
 def looks_like_sketch(rgb: np.ndarray) -> bool:
@@ -505,37 +513,51 @@ def looks_like_sketch(rgb: np.ndarray) -> bool:
     picture: it is cut out at the full working size (a quarter of the frame would leave the
     lines of a ruled page too dense to tell from a filled area), the ink is measured on it
     against its area, and its edge, where printed lines end, is not looked at.
-    """
-    from PIL import Image
 
+    A picture larger than DETECT_SIDE that fails is judged again at FINE_DETECT_SIDE, where
+    it passes only on ruled or squared paper: the lines of a page squared every 5 mm filling
+    a phone photo lie 4 px apart at 256 px, too close to tell from a filled area, and 8 px
+    apart at 512. (Any picture judged again at 512 px: 7 more of 240 renders of 400-640 px
+    taken for drawings, on top of 25.)
+    """
     try:
         rgb = _shrinkable_rgb(rgb)
-        small = _limit_side(rgb, DETECT_SIDE)
     except TreediffError:
         return False
+    if _looks_like_sketch_at(rgb, DETECT_SIDE):
+        return True
+    return max(rgb.shape[:2]) > DETECT_SIDE and _looks_like_sketch_at(rgb, FINE_DETECT_SIDE, lined=True)
+
+
+def _looks_like_sketch_at(rgb: np.ndarray, side: int, lined: bool = False) -> bool:
+    """`looks_like_sketch` judged with the picture at most `side` on its longer side (with
+    `lined`, only a drawing on ruled or squared paper passes)."""
+    from PIL import Image
+
+    small = _limit_side(rgb, side)
     if float(small.max() - small.min()) < 0.05:
         return False
     light = _light_ink(_grey(small, light=False))
     grey = _grey(small, light=light)
     sheet = _desk_sheet(grey)
     if sheet is None:
-        return _line_drawing(small, grey)
+        return _line_drawing(small, grey, lined=lined)
     rows, cols = np.flatnonzero(sheet.any(axis=1)), np.flatnonzero(sheet.any(axis=0))
     scale = max(rgb.shape[:2]) / max(small.shape[:2])
     top, left = int(rows[0] * scale), int(cols[0] * scale)
     bottom, right = int(np.ceil((rows[-1] + 1) * scale)), int(np.ceil((cols[-1] + 1) * scale))
-    cut = _limit_side(rgb[top:bottom, left:right], DETECT_SIDE)
+    cut = _limit_side(rgb[top:bottom, left:right], side)
     inside = Image.fromarray(sheet[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
     inside = np.asarray(inside.resize((cut.shape[1], cut.shape[0]), Image.Resampling.NEAREST))
     # the polarity is the whole picture's: the sheet cut out with bits of desk in its corners
     # can look like a board in dim light
-    return _line_drawing(cut, _grey(cut, light=light), inside)
+    return _line_drawing(cut, _grey(cut, light=light), inside, lined)
 
 
-def _line_drawing(rgb: np.ndarray, grey: np.ndarray, sheet: np.ndarray | None = None) -> bool:
-    """`looks_like_sketch`'s tests on `rgb` (its `_grey`), or on the part of it `sheet` marks."""
+def _line_drawing(rgb: np.ndarray, grey: np.ndarray, sheet: np.ndarray | None = None, lined: bool = False) -> bool:
+    """`looks_like_sketch`'s tests on `rgb` (its `_grey`), or on the part of it `sheet` marks.
+    With `lined`, only a drawing on ruled or squared paper passes."""
     from scipy.ndimage import distance_transform_edt
-    from skimage.filters import threshold_otsu
     from skimage.morphology import skeletonize
 
     # A wide lighting window: filled shapes stay filled (they are wider than any pen stroke).
@@ -544,7 +566,10 @@ def _line_drawing(rgb: np.ndarray, grey: np.ndarray, sheet: np.ndarray | None = 
         strength = np.where(sheet, strength, 0.0).astype(np.float32)
         if float(strength.max()) < MIN_CONTRAST:
             return False
-    ink = without_ruled_lines(strength > max(float(threshold_otsu(strength)), MIN_CONTRAST), strength, sheet)
+    seen = strength > _ink_level(strength)
+    ink = without_ruled_lines(seen, strength, sheet)
+    if lined and ink is seen:
+        return False
     area = 1.0 if sheet is None else float(sheet.mean())
     if not 0.0 < float(ink.mean()) / area < 0.25:
         return False
@@ -552,7 +577,8 @@ def _line_drawing(rgb: np.ndarray, grey: np.ndarray, sheet: np.ndarray | None = 
         # Slivers left between shapes that fill the frame touch its border; pen strokes do not.
         # (Judged with the fine lighting correction, so a dim corner of a photo is not ink.)
         fine_strength = _ink_strength(rgb, grey=grey)
-        fine = without_ruled_lines(_ink_mask(fine_strength), fine_strength)
+        fine = without_ruled_lines(_ink_mask(fine_strength), fine_strength,
+                                   global_ink=fine_strength > _ink_level(fine_strength))
         if np.concatenate([fine[0], fine[-1], fine[:, 0], fine[:, -1]]).mean() > 0.1:
             return False
     rows = np.flatnonzero(ink.any(axis=1))

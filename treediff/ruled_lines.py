@@ -34,7 +34,7 @@ MIN_COVERAGE = 0.6  # share of a line's length inside the picture that must be i
 MIN_CHORD = 0.25  # lines shorter than this share of the picture's side (near a corner of a turned page) are not counted
 MIN_FAMILY = 5  # evenly spaced parallel lines needed before any is erased
 SPACING_TOLERANCE = 0.25  # a gap may differ from the family's median gap by this share of it
-MIN_GAP_RATIO = 4.0  # printed lines are thin against the paper between them
+MIN_GAP_RATIO = 3.0  # printed lines are thin against the paper between them (dense ones shrunk to 512 px: 2 px in 7)
 BESIDE_GAP, BESIDE_INK = 3, 0.3  # ... and each has paper beside it (`_lines`)
 # On a page photographed at an angle the lines converge: each line's turn may stray this
 # many degrees from a steady change across the family.
@@ -296,25 +296,46 @@ def _transposed(family):
     return None if family is None else (family[0].T, family[1].T, family[2])
 
 
+def _families(seen: np.ndarray, sheet: np.ndarray | None):
+    """(seen, the family across, the family down, `_scan` of `seen`, `_scan` of it transposed)."""
+    sheet_t = None if sheet is None else sheet.T
+    scans, scans_t = list(_scan(seen, sheet)), list(_scan(seen.T, sheet_t))  # each direction once
+    across = _family_band(seen, scans)
+    # lines turned 45 degrees are found both ways: down, look past the family found across
+    down = _transposed(_family_band(seen.T, scans_t, None if across is None else across[0].T))
+    return seen, across, down, scans, scans_t
+
+
+def _printed_area(found) -> int:
+    """The pixels on the bands of the families `_families` found."""
+    return sum(int(f[0].sum()) for f in found[1:3] if f is not None)
+
+
 def without_ruled_lines(mask: np.ndarray, strength: np.ndarray | None = None,
-                        sheet: np.ndarray | None = None) -> np.ndarray:
+                        sheet: np.ndarray | None = None, global_ink: np.ndarray | None = None) -> np.ndarray:
     """`mask` (ink, bool) without the printed lines of ruled or squared paper, if it shows
     a family of them in either direction; otherwise `mask` itself. With `strength` (the
     ink's darkening, 0-1, as `mask` was thresholded from), ink on a line that is clearly
     darker than the line stays. With `sheet` (bool, the paper where a desk shows around
     it), lines are measured across the sheet, not the picture. A gap left where a stroke
     crosses a line is closed again (a closing of the remaining ink as wide as the band,
-    taken back only on the band)."""
+    taken back only on the band). With `global_ink` (the ink a global threshold sees), lines
+    are also sought in `mask | global_ink`, and those families are taken when their bands
+    cover far more: a local threshold drops dense printed lines (a page squared every 5 mm
+    filling a phone photo) where they crowd the surround and keeps only pieces of them,
+    while elsewhere the global threshold's wider lines would widen the bands."""
     from scipy.ndimage import binary_closing
     from skimage.morphology import disk
 
     from scipy.ndimage import label
 
-    sheet_t = None if sheet is None else sheet.T
-    scans, scans_t = list(_scan(mask, sheet)), list(_scan(mask.T, sheet_t))  # each direction once
-    across = _family_band(mask, scans)
-    # lines turned 45 degrees are found both ways: down, look past the family found across
-    down = _transposed(_family_band(mask.T, scans_t, None if across is None else across[0].T))
+    found = _families(mask, sheet)
+    if global_ink is not None and (global_ink & ~mask).sum() > 0.1 * mask.sum():
+        # the local threshold kept pieces of dense lines: the lines as a whole cover far more
+        whole = _families(mask | global_ink, sheet)
+        if _printed_area(whole) > 1.5 * _printed_area(found):
+            found = whole
+    seen, across, down, scans, scans_t = found
     if across is None and down is None:
         return mask
     families = [f for f in (across, down) if f is not None]
@@ -323,12 +344,12 @@ def without_ruled_lines(mask: np.ndarray, strength: np.ndarray | None = None,
         places |= lattice
     bands = [band for band, _, _ in families]
     if across is None or down is None:  # ruled, not squared: a margin may run across the rules
-        off_rules = mask & ~bands[0] & ~places
+        off_rules = seen & ~bands[0] & ~places
         if across is not None:
-            margin = _margin_band(mask.T, sheet_t, scans_t, across[2], off_rules.T)
+            margin = _margin_band(seen.T, None if sheet is None else sheet.T, scans_t, across[2], off_rules.T)
             margin = None if margin is None else margin.T
         else:
-            margin = _margin_band(mask, sheet, scans, down[2], off_rules)
+            margin = _margin_band(seen, sheet, scans, down[2], off_rules)
         if margin is not None:
             bands.append(margin)
     printed = np.zeros(mask.shape, dtype=bool)
@@ -339,7 +360,7 @@ def without_ruled_lines(mask: np.ndarray, strength: np.ndarray | None = None,
             erased |= band
             continue
         # each band by its own print: a red margin is darker than blue rules
-        typical = float(np.median(strength[band & mask])) if (band & mask).any() else 0.0
+        typical = float(np.median(strength[band & seen])) if (band & seen).any() else 0.0
         erased |= band & ~(strength > typical + DARKER * (1.0 - typical))
     strokes = mask & ~erased
     # Dashes of a line the threshold broke up, or cut short at a corner of the sheet, were
