@@ -6,8 +6,10 @@ the printed lines of ruled and squared paper, a ruled page's margin and a desk a
 sheet, and that work grows with what the photo shows. This script draws a page (the same
 circle and box) as plain, ruled, margined and squared paper, alone or on a desk, straight
 or turned 4 degrees and seen at an angle, or turned 30 degrees, photographs it at
-1,280 x 960, and times both calls, each the median of `--repeats` runs in one process. The ratio is against the plain page alone,
-timed in the same run: the machines here are noisy, ratios less so.
+1,280 x 960, and times both calls, each the median of `--repeats` runs in one process.
+Two more rows are a whole A4 page squared or ruled every 5 mm filling a 12 MP phone photo
+(4,032 x 3,024), whose lines lie 8 px apart at the working size. The ratio is against the
+plain page alone, timed in the same run: the machines here are noisy, ratios less so.
 
     python benchmarks/preprocess_speed.py [--repeats 5] [--json]
 """
@@ -47,6 +49,23 @@ def page(kind: str, turn: float) -> Image.Image:
     d.rectangle((380 + pad, 150 + pad, 540 + pad, 330 + pad), outline=PEN, width=4)
     im = im.rotate(turn, resample=Image.Resampling.BICUBIC, fillcolor=PAPER)
     return im.crop((pad, pad, pad + W, pad + H)).filter(ImageFilter.GaussianBlur(0.8))
+
+
+def whole_page(kind: str) -> np.ndarray:
+    """A whole A4 page lying sideways, squared or ruled every 5 mm (lines 0.25 mm wide), with
+    a circle and a box drawn with a 0.6 mm pen, filling a 4,032 x 3,024 photo."""
+    width, height = 4032, 3024
+    mm = width / 297.0
+    im = Image.new("RGB", (width, height), PAPER)
+    d = ImageDraw.Draw(im)
+    line, step = round(0.25 * mm), 5 * mm
+    for k in range(1, int(height / step) + 1):
+        d.line((0, k * step, width, k * step), fill=LINES, width=line)
+    for k in range(1, int(width / step) + 1) if kind == "squared" else ():
+        d.line((k * step, 0, k * step, height), fill=LINES, width=line)
+    d.ellipse((0.28 * width, 0.3 * height, 0.28 * width + 0.4 * height, 0.7 * height), outline=PEN, width=round(0.6 * mm))
+    d.rectangle((0.55 * width, 0.3 * height, 0.75 * width, 0.7 * height), outline=PEN, width=round(0.6 * mm))
+    return np.asarray(im.filter(ImageFilter.GaussianBlur(1.0)))
 
 
 def seen_from_below(im: Image.Image, top: float) -> Image.Image:
@@ -91,14 +110,16 @@ def main(argv=None) -> int:
     if args.repeats < 1:
         print("preprocess_speed: --repeats must be positive", file=sys.stderr)
         return 2
+    photos = [(kind, desk, angled, turn, photo(kind, desk, angled, turn))
+              for kind in ("plain", "ruled", "margined", "squared")
+              for desk, angled, turn in ((False, False, 0.0), (True, False, 0.0), (True, True, 0.0), (False, False, 30.0))]
+    photos += [(f"whole {kind} 12 MP", False, False, 0.0, whole_page(kind)) for kind in ("ruled", "squared")]
     rows = []
-    for kind in ("plain", "ruled", "margined", "squared"):
-        for desk, angled, turn in ((False, False, 0.0), (True, False, 0.0), (True, True, 0.0), (False, False, 30.0)):
-            picture = photo(kind, desk, angled, turn)
-            read_sketch(picture, 64)  # imports and first-call costs out of the timing
-            rows.append(dict(page=kind, desk=desk, angled=angled, turn=turn, sketch=bool(looks_like_sketch(picture)),
-                             read_ms=median_ms(lambda: read_sketch(picture, 64), args.repeats),
-                             detect_ms=median_ms(lambda: looks_like_sketch(picture), args.repeats)))
+    for kind, desk, angled, turn, picture in photos:
+        read_sketch(picture, 64)  # imports and first-call costs out of the timing
+        rows.append(dict(page=kind, desk=desk, angled=angled, turn=turn, sketch=bool(looks_like_sketch(picture)),
+                         read_ms=median_ms(lambda: read_sketch(picture, 64), args.repeats),
+                         detect_ms=median_ms(lambda: looks_like_sketch(picture), args.repeats)))
     base = rows[0]["read_ms"] + rows[0]["detect_ms"]
     for row in rows:
         row["ratio_to_plain_page"] = round((row["read_ms"] + row["detect_ms"]) / base, 2)
@@ -106,9 +127,9 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps({"script": Path(__file__).name, "repeats": args.repeats, "photos": rows}))
     else:
-        print(f"{'page':<9} {'desk':<5} {'angled':<6} {'turn':>4} {'switch':<6} {'read ms':>8} {'detect ms':>10} {'ratio':>6}")
+        print(f"{'page':<22} {'desk':<5} {'angled':<6} {'turn':>4} {'switch':<6} {'read ms':>8} {'detect ms':>10} {'ratio':>6}")
         for row in rows:
-            print(f"{row['page']:<9} {str(row['desk']):<5} {str(row['angled']):<6} {row['turn']:>4.0f} {str(row['sketch']):<6} "
+            print(f"{row['page']:<22} {str(row['desk']):<5} {str(row['angled']):<6} {row['turn']:>4.0f} {str(row['sketch']):<6} "
                   f"{row['read_ms']:>8} {row['detect_ms']:>10} {row['ratio_to_plain_page']:>6}")
     return 0
 

@@ -101,10 +101,12 @@ def test_registration_speed_script():
 
 def test_preprocess_speed_script():
     """Sixteen photos of one drawing (four kinds of paper, alone, on a desk, turned and at an
-    angle, turned 30 degrees): each is timed, and each is one `solve` would switch to sketch
-    mode for (a page turned 30 degrees was not, before its lines were sought at any turn)."""
+    angle, turned 30 degrees) and two 12 MP photos of a whole page squared or ruled every
+    5 mm: each is timed, and each is one `solve` would switch to sketch mode for (a page
+    turned 30 degrees was not, before its lines were sought at any turn, nor a whole page,
+    before its dense lines were judged at 512 px)."""
     summary = run_script("preprocess_speed.py", "--repeats", "1")
-    assert len(summary["photos"]) == 16
+    assert len(summary["photos"]) == 18
     assert all(row["sketch"] and row["read_ms"] > 0 for row in summary["photos"])
     assert summary["photos"][0]["ratio_to_plain_page"] == 1.0
 

@@ -306,9 +306,13 @@ def _families(seen: np.ndarray, sheet: np.ndarray | None):
     return seen, across, down, scans, scans_t
 
 
-def _printed_area(found) -> int:
-    """The pixels on the bands of the families `_families` found."""
-    return sum(int(f[0].sum()) for f in found[1:3] if f is not None)
+def _printed(found) -> np.ndarray:
+    """The bands of the families `_families` found (bool, the picture's shape)."""
+    band = np.zeros(found[0].shape, dtype=bool)
+    for family in found[1:3]:
+        if family is not None:
+            band |= family[0]
+    return band
 
 
 def without_ruled_lines(mask: np.ndarray, strength: np.ndarray | None = None,
@@ -330,10 +334,11 @@ def without_ruled_lines(mask: np.ndarray, strength: np.ndarray | None = None,
     from scipy.ndimage import label
 
     found = _families(mask, sheet)
-    if global_ink is not None and (global_ink & ~mask).sum() > 0.1 * mask.sum():
-        # the local threshold kept pieces of dense lines: the lines as a whole cover far more
+    # Where the local threshold kept only pieces of dense lines, the global one sees much
+    # more ink off the lines found (the flanks of lines found whole lie on their bands).
+    if global_ink is not None and (global_ink & ~mask & ~_printed(found)).sum() > 0.1 * mask.sum():
         whole = _families(mask | global_ink, sheet)
-        if _printed_area(whole) > 1.5 * _printed_area(found):
+        if _printed(whole).sum() > 1.5 * _printed(found).sum():  # the lines as a whole cover far more
             found = whole
     seen, across, down, scans, scans_t = found
     if across is None and down is None:
