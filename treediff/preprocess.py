@@ -285,13 +285,14 @@ def _ink_strength(rgb: np.ndarray, window: float = 1 / 25, grey: np.ndarray | No
     return np.clip((paper - grey) / np.maximum(paper, 0.05), 0.0, 1.0)
 
 
-def _ink_mask(strength: np.ndarray) -> np.ndarray:
-    """Thresholded ink without specks (global Otsu with a floor, and Sauvola locally)."""
+def _ink_mask(strength: np.ndarray, level: float | None = None) -> np.ndarray:
+    """Thresholded ink without specks (global Otsu with a floor, and Sauvola locally).
+    `level`: `_ink_level(strength)` when the caller has it already."""
     from skimage.filters import threshold_sauvola
 
     if float(strength.max()) < MIN_CONTRAST:
         return np.zeros(strength.shape, dtype=bool)
-    level = _ink_level(strength)
+    level = _ink_level(strength) if level is None else level
     window = max(15, (max(strength.shape) // 8) | 1)
     # Sauvola asks a pixel to darken its surround by about a fifth, more than MIN_CONTRAST:
     # a faint pen (a yellow marker, a light pencil) is judged locally as if its darkest
@@ -410,8 +411,9 @@ def read_sketch(image: np.ndarray, size: int = 64, *, frame: str = "bbox") -> Sk
     sheet = _sheet(grey)
     if sheet is not None:  # a desk around the sheet is no ink, and does not set the threshold
         strength = np.where(sheet, strength, 0.0).astype(np.float32)
-    mask = _ink_mask(strength)
-    unruled = without_ruled_lines(mask, strength, sheet, strength > _ink_level(strength))
+    level = _ink_level(strength)
+    mask = _ink_mask(strength, level)
+    unruled = without_ruled_lines(mask, strength, sheet, strength > level)
     if unruled is not mask:  # what is left of the printed lines where strokes cross them
         mask = _without_specks(unruled)
     mask = _without_border_slivers(mask)
@@ -577,8 +579,9 @@ def _line_drawing(rgb: np.ndarray, grey: np.ndarray, sheet: np.ndarray | None = 
         # Slivers left between shapes that fill the frame touch its border; pen strokes do not.
         # (Judged with the fine lighting correction, so a dim corner of a photo is not ink.)
         fine_strength = _ink_strength(rgb, grey=grey)
-        fine = without_ruled_lines(_ink_mask(fine_strength), fine_strength,
-                                   global_ink=fine_strength > _ink_level(fine_strength))
+        fine_level = _ink_level(fine_strength)
+        fine = without_ruled_lines(_ink_mask(fine_strength, fine_level), fine_strength,
+                                   global_ink=fine_strength > fine_level)
         if np.concatenate([fine[0], fine[-1], fine[:, 0], fine[:, -1]]).mean() > 0.1:
             return False
     rows = np.flatnonzero(ink.any(axis=1))
