@@ -65,7 +65,7 @@ def test_the_automatic_switch_looks_past_the_desk(lines, grid, scale, monkeypatc
 
     photo = _on_desk(_page(lines=lines, grid=grid), scale)
     assert preprocess.looks_like_sketch(photo)
-    monkeypatch.setattr(preprocess, "_desk_sheet", lambda grey: None)
+    monkeypatch.setattr(preprocess, "_desk_sheet", lambda grey, framed=False: None)
     assert not preprocess.looks_like_sketch(photo)
 
 

@@ -211,13 +211,17 @@ def test_an_8_bit_photo_reads_as_its_float_copy():
 
 
 
-def _notebook_photo(grid: bool, fill: float, lines=MID_BLUE, frame=(2400, 1800)) -> np.ndarray:
-    """A phone photo of a whole A4 notebook page (lying sideways), squared or ruled every
-    5 mm in lines 0.25 mm wide, a circle and a box drawn with a 0.6 mm pen; at `fill` < 1
-    of the frame's width, on a dark desk."""
+def _notebook_photo(grid: bool, fill: float, lines=MID_BLUE, frame=(2400, 1800), portrait: bool = False,
+                    desk=(70, 50, 40), top: float = 1.0) -> np.ndarray:
+    """A phone photo of a whole A4 notebook page (lying sideways, or upright with
+    `portrait`), squared or ruled every 5 mm in lines 0.25 mm wide, a circle and a box drawn
+    with a 0.6 mm pen; at `fill` < 1 of the frame's width (its height, upright), on `desk`;
+    with `top` < 1, photographed from below (the frame's top edge `top` times as wide)."""
     width, height = frame
-    mm = fill * width / 297.0  # pixels per millimetre
+    mm = fill * (height / 297.0 if portrait else width / 297.0)  # pixels per millimetre
     pw, ph = round(297 * mm), round(210 * mm)
+    if portrait:
+        pw, ph = ph, pw
     im = Image.new("RGB", (pw, ph), PAPER)
     d = ImageDraw.Draw(im)
     line, pen, step = max(1, round(0.25 * mm)), round(0.6 * mm), 5 * mm
@@ -225,10 +229,19 @@ def _notebook_photo(grid: bool, fill: float, lines=MID_BLUE, frame=(2400, 1800))
         d.line((0, k * step, pw, k * step), fill=lines, width=line)
     for k in range(1, int(pw / step) + 1) if grid else ():
         d.line((k * step, 0, k * step, ph), fill=lines, width=line)
-    d.ellipse((0.28 * pw, 0.28 * ph, 0.28 * pw + 0.44 * ph, 0.72 * ph), outline=PEN, width=pen)
+    r = 0.22 * min(pw, ph)
+    d.ellipse((0.28 * pw, 0.5 * ph - r, 0.28 * pw + 2 * r, 0.5 * ph + r), outline=PEN, width=pen)
     d.rectangle((0.55 * pw, 0.3 * ph, 0.75 * pw, 0.7 * ph), outline=PEN, width=pen)
-    photo = Image.new("RGB", frame, (70, 50, 40) if fill < 1 else PAPER)
+    photo = Image.new("RGB", frame, desk if fill < 1 else PAPER)
     photo.paste(im, ((width - pw) // 2, (height - ph) // 2))
+    if top < 1.0:
+        inset = (1.0 - top) / 2.0 * width
+        rows = []
+        for (x, y), (u, v) in zip([(inset, 0), (width - inset, 0), (width, height), (0, height)],
+                                  [(0, 0), (width, 0), (width, height), (0, height)]):
+            rows += [([x, y, 1, 0, 0, 0, -u * x, -u * y], u), ([0, 0, 0, x, y, 1, -v * x, -v * y], v)]
+        coefficients = np.linalg.solve(np.array([r for r, _ in rows], float), np.array([b for _, b in rows], float))
+        photo = photo.transform(frame, Image.PERSPECTIVE, tuple(coefficients), Image.BICUBIC, fillcolor=desk)
     return np.asarray(photo.filter(ImageFilter.GaussianBlur(1.0)))
 
 
@@ -249,3 +262,45 @@ def test_a_phone_photo_of_a_whole_notebook_page_switches_to_sketch_mode(grid):
     from treediff.preprocess import looks_like_sketch
 
     assert looks_like_sketch(_notebook_photo(grid, 1.0))
+
+
+@pytest.mark.parametrize("grid,desk,top", [(True, (70, 50, 40), 1.0), (False, (150, 150, 150), 1.0),
+                                           (True, (150, 150, 150), 0.85)])
+def test_an_upright_page_filling_a_landscape_photos_height_is_a_sheet_on_the_desk(grid, desk, top):
+    """An upright page photographed in a landscape frame fills its height: the desk shows
+    at its sides, and above and below it only in strips a pixel or two high at 256 px. The
+    sheet counted only with the desk all round, so the page was judged with the desk as
+    ink (no switch), and on a grey desk seen from below the desk's edges were read as
+    strokes. A sheet the photo cuts at two opposite sides is now a sheet when the desk
+    shows at both others."""
+    from treediff.preprocess import looks_like_sketch
+
+    photo = _notebook_photo(grid, 0.97, frame=(2400, 1800), portrait=True, desk=desk, top=top)
+    plain = _notebook_photo(grid, 0.97, lines=PAPER, frame=(2400, 1800), portrait=True, desk=desk, top=top)
+    assert _agreement(read_sketch(plain, 64).image, read_sketch(photo, 64).image) > 0.95
+    assert looks_like_sketch(photo)
+
+
+@pytest.mark.parametrize("top", [0.85, 0.92])
+def test_a_whole_squared_page_photographed_from_below_reads_as_on_plain_paper(top):
+    """Seen from below, a squared page's lines across stay level but crowd towards its top,
+    and the ones down converge. Read by the global threshold, the lines down fill a third of
+    every strip between the lines across, and a strip that inked was not "paper beside" a
+    line: only bunches of the lines across were found, and the rest stayed as strokes
+    along the page's edges (agreement 0.2). Beside a line inked all along, a strip under
+    0.4 as inked is paper now."""
+    plain = read_sketch(_notebook_photo(True, 0.85, lines=PAPER, top=top), 64).image
+    assert _agreement(plain, read_sketch(_notebook_photo(True, 0.85, top=top), 64).image) > 0.95
+
+
+def test_paper_beside_a_line_may_be_crossed_by_the_other_family():
+    """`_lines` unit: a line inked all along with strips a third inked beside it is a line;
+    a run barely over the coverage with such strips beside it (inside a filled shape) is not."""
+    from treediff.ruled_lines import _lines
+
+    chords = np.full(40, 100.0)
+    share = np.full(40, 0.32)
+    share[18:20] = 1.0
+    assert _lines(share * chords, chords, 100) == [(18, 19)]
+    share[18:20] = 0.7
+    assert _lines(share * chords, chords, 100) == []

@@ -192,7 +192,7 @@ def _grey(rgb: np.ndarray, light: bool | None = None) -> np.ndarray:
     return 1.0 - grey if (_light_ink(grey) if light is None else light) else grey
 
 
-def _sheet(grey: np.ndarray) -> np.ndarray | None:
+def _sheet(grey: np.ndarray, framed: bool = False) -> np.ndarray | None:
     """The inside of the sheet of paper when a darker surround (a table) is in the picture.
 
     Otsu's threshold on a strongly blurred copy (strokes fade away) finds dark regions; those
@@ -201,7 +201,8 @@ def _sheet(grey: np.ndarray) -> np.ndarray | None:
     (DARK_DESK unless they go all round a rectangular sheet), and meet the rest at a step
     (DESK_STEP of the paper's brightness, `_lighting_step`): a lighting gradient across the
     paper darkens a corner as much, but gradually. The sheet is the rest, shrunk by 2% so
-    its edge is not ink.
+    its edge is not ink. With `framed`, a sheet the photo cuts at its top and bottom (or its
+    left and right) goes "all round" when the desk shows at both other sides.
     """
     from scipy.ndimage import binary_erosion, gaussian_filter, label, mean
     from skimage.filters import threshold_otsu
@@ -232,7 +233,8 @@ def _sheet(grey: np.ndarray) -> np.ndarray | None:
     desk = surround(DESK_CONTRAST)
     if desk is not None:
         rest = ~desk
-        lone = not (rest[0].any() or rest[-1].any() or rest[:, 0].any() or rest[:, -1].any()) and _rectangular(rest)
+        across, down = rest[0].any() or rest[-1].any(), rest[:, 0].any() or rest[:, -1].any()
+        lone = not (across and down if framed else across or down) and _rectangular(rest)
         if not lone or float(np.median(grey[desk])) > DESK_CONTRAST * paper:
             desk = surround(DARK_DESK)
             if desk is not None and float(blurred[desk].mean()) > DARK_DESK * float(blurred[~desk].mean()):
@@ -408,7 +410,7 @@ def read_sketch(image: np.ndarray, size: int = 64, *, frame: str = "bbox") -> Sk
         raise TreediffError("the picture is blank (a single flat colour); there is no drawing to read")
     grey = _grey(rgb, light=_sketch_light_ink(rgb))
     strength = _ink_strength(rgb, grey=grey)
-    sheet = _sheet(grey)
+    sheet = _sheet(grey, framed=True)
     if sheet is not None:  # a desk around the sheet is no ink, and does not set the threshold
         strength = np.where(sheet, strength, 0.0).astype(np.float32)
     level = _ink_level(strength)
@@ -468,15 +470,26 @@ def load_sketch(path: str | Path, size: int = 64, *, frame: str = "bbox") -> np.
 SHEET_RECTANGULARITY = 0.85  # a sheet fills this share of its smallest enclosing rectangle
 
 
-def _desk_sheet(grey: np.ndarray) -> np.ndarray | None:
+def _desk_sheet(grey: np.ndarray, framed: bool = False) -> np.ndarray | None:
     """`_sheet`, when it is a sheet of paper lying wholly inside the picture: the desk shows
     all round it, and it is a rectangle (`_rectangular`). A render's bright shapes on black
-    are rarely one rectangle clear of every edge."""
-    sheet = _sheet(grey)
+    are rarely one rectangle clear of every edge.
+
+    With `framed`, the photo may also cut the sheet at its top and bottom (or its left and
+    right) when the desk shows at both other sides: a portrait page photographed in a
+    landscape frame fills its height, and the desk's strips above and below it, a pixel or
+    two at 256 px, were too thin to count (looks_like_sketch; 11 of 144 notebook photos)."""
+    sheet = _sheet(grey, framed)
     if sheet is None or not sheet.any():
         return None
     edge = _sheet_edge(grey) + 1  # the sheet was shrunk by this much from where the desk starts
-    if sheet[:edge].any() or sheet[-edge:].any() or sheet[:, :edge].any() or sheet[:, -edge:].any():
+    top, bottom = sheet[:edge].any(), sheet[-edge:].any()
+    left, right = sheet[:, :edge].any(), sheet[:, -edge:].any()
+    if framed:
+        cut = (top or bottom) + 2 * (left or right)  # 0: clear of every edge, 3: cut on both axes
+        if cut == 3:
+            return None
+    elif top or bottom or left or right:
         return None
     return sheet if _rectangular(sheet) else None
 
@@ -541,7 +554,7 @@ def _looks_like_sketch_at(rgb: np.ndarray, side: int, lined: bool = False) -> bo
         return False
     light = _light_ink(_grey(small, light=False))
     grey = _grey(small, light=light)
-    sheet = _desk_sheet(grey)
+    sheet = _desk_sheet(grey, framed=True)
     if sheet is None:
         return _line_drawing(small, grey, lined=lined)
     rows, cols = np.flatnonzero(sheet.any(axis=1)), np.flatnonzero(sheet.any(axis=0))

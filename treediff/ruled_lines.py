@@ -36,6 +36,7 @@ MIN_FAMILY = 5  # evenly spaced parallel lines needed before any is erased
 SPACING_TOLERANCE = 0.25  # a gap may differ from the family's median gap by this share of it
 MIN_GAP_RATIO = 3.0  # printed lines are thin against the paper between them (dense ones shrunk to 512 px: 2 px in 7)
 BESIDE_GAP, BESIDE_INK = 3, 0.3  # ... and each has paper beside it (`_lines`)
+BESIDE_SHARE, SOLID_LINE = 0.4, 0.95  # ... or, beside a line inked all along, a strip under 0.4 as inked
 # On a page photographed at an angle the lines converge: each line's turn may stray this
 # many degrees from a steady change across the family.
 PENCIL_TOLERANCE = 0.75
@@ -77,7 +78,16 @@ def _lines(counts: np.ndarray, chords: np.ndarray, side: int, coverage: float = 
     def beside(i: int) -> float:
         return float(share[i]) if 0 <= i < len(share) else 0.0
 
-    return [(a, b) for a, b in runs if min(beside(a - BESIDE_GAP), beside(b + BESIDE_GAP)) < BESIDE_INK]
+    # On squared paper the other family's lines make every strip between these partly ink (a
+    # third, where a page's dense lines are read by the global threshold): beside a line
+    # inked all along, paper is then a strip under BESIDE_SHARE as inked. A run barely over
+    # the coverage (inside a filled shape) still needs a strip under BESIDE_INK.
+    def paper_beside(a: int, b: int) -> bool:
+        near = min(beside(a - BESIDE_GAP), beside(b + BESIDE_GAP))
+        inked = float(share[a:b + 1].min())
+        return near < BESIDE_INK or (inked >= SOLID_LINE and near < BESIDE_SHARE * inked)
+
+    return [(a, b) for a, b in runs if paper_beside(a, b)]
 
 
 def _is_family(lines: list[tuple[int, int]]) -> bool:
