@@ -304,3 +304,24 @@ def test_paper_beside_a_line_may_be_crossed_by_the_other_family():
     assert _lines(share * chords, chords, 100) == [(18, 19)]
     share[18:20] = 0.7
     assert _lines(share * chords, chords, 100) == []
+
+
+def test_dense_crossing_families_are_not_the_same_lines():
+    """`_same_lines` unit: the bands of 2 px lines 7 px apart are 5 px wide (the line and
+    1.5 px either side), so two crossing families shared 25 of every 49 pixels, over half
+    of either band: the lines down were taken for the lines across found again."""
+    from treediff.ruled_lines import _same_lines
+
+    rows = (np.arange(126) % 7 < 5)[:, None] & np.ones((1, 126), dtype=bool)
+    assert not _same_lines(rows, rows.T)
+    assert _same_lines(rows, rows)
+    assert _same_lines(rows, np.roll(rows, 1, axis=0))  # the same lines found a pixel off
+
+
+def test_a_whole_squared_page_upright_in_a_phone_photo_loses_both_families():
+    """A 12 MP photo of an upright squared page filling a landscape frame's height: both
+    families of lines must go. With only the lines across found, a piece of the lines down
+    stayed at a corner of the sheet, and the crop to the ink shrank the drawing (agreement 0.2)."""
+    kind = dict(portrait=True, frame=(4032, 3024), desk=(150, 150, 150))
+    plain = read_sketch(_notebook_photo(True, 0.97, lines=PAPER, **kind), 64).image
+    assert _agreement(plain, read_sketch(_notebook_photo(True, 0.97, **kind), 64).image) > 0.95
