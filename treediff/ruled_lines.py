@@ -84,8 +84,12 @@ def _lines(counts: np.ndarray, chords: np.ndarray, side: int, coverage: float = 
     # the coverage (inside a filled shape) still needs a strip under BESIDE_INK.
     def paper_beside(a: int, b: int) -> bool:
         near = min(beside(a - BESIDE_GAP), beside(b + BESIDE_GAP))
+        if near < BESIDE_INK:
+            return True
+        if near >= BESIDE_SHARE:  # under BESIDE_SHARE of any line's ink: the run's own is not read
+            return False
         inked = float(share[a:b + 1].min())
-        return near < BESIDE_INK or (inked >= SOLID_LINE and near < BESIDE_SHARE * inked)
+        return inked >= SOLID_LINE and near < BESIDE_SHARE * inked
 
     return [(a, b) for a, b in runs if paper_beside(a, b)]
 
