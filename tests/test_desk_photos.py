@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from test_ruled_lines import MID_BLUE, PAPER, H, W, _agreement, _page
+from test_ruled_lines import MID_BLUE, PAPER, H, W, _agreement, _from_below, _page
 from treediff.preprocess import _light_ink, looks_like_sketch, read_sketch
 
 DESK = (70, 50, 40)
@@ -140,13 +140,7 @@ def test_a_shadow_across_the_page_is_no_desk(darkness, monkeypatch):
 
 def _seen_from_below(page: np.ndarray, top: float, desk=DESK) -> np.ndarray:
     """The page photographed at an angle: its top edge `top` times as wide as its bottom."""
-    inset = (1.0 - top) / 2.0 * W
-    rows = []
-    for (x, y), (u, v) in zip([(inset, 0), (W - inset, 0), (W, H), (0, H)], [(0, 0), (W, 0), (W, H), (0, H)]):
-        rows += [([x, y, 1, 0, 0, 0, -u * x, -u * y], u), ([0, 0, 0, x, y, 1, -v * x, -v * y], v)]
-    coefficients = np.linalg.solve(np.array([r for r, _ in rows], float), np.array([b for _, b in rows], float))
-    seen = Image.fromarray((page * 255).astype(np.uint8)).transform(
-        (W, H), Image.PERSPECTIVE, tuple(coefficients), Image.BICUBIC, fillcolor=desk)
+    seen = _from_below(Image.fromarray((page * 255).astype(np.uint8)), top, desk, (W, H))
     return np.asarray(seen, dtype=np.float32) / 255.0
 
 

@@ -235,14 +235,21 @@ def _notebook_photo(grid: bool, fill: float, lines=MID_BLUE, frame=(2400, 1800),
     photo = Image.new("RGB", frame, desk if fill < 1 else PAPER)
     photo.paste(im, ((width - pw) // 2, (height - ph) // 2))
     if top < 1.0:
-        inset = (1.0 - top) / 2.0 * width
-        rows = []
-        for (x, y), (u, v) in zip([(inset, 0), (width - inset, 0), (width, height), (0, height)],
-                                  [(0, 0), (width, 0), (width, height), (0, height)]):
-            rows += [([x, y, 1, 0, 0, 0, -u * x, -u * y], u), ([0, 0, 0, x, y, 1, -v * x, -v * y], v)]
-        coefficients = np.linalg.solve(np.array([r for r, _ in rows], float), np.array([b for _, b in rows], float))
-        photo = photo.transform(frame, Image.PERSPECTIVE, tuple(coefficients), Image.BICUBIC, fillcolor=desk)
+        photo = _from_below(photo, top, desk)
     return np.asarray(photo.filter(ImageFilter.GaussianBlur(1.0)))
+
+
+def _from_below(picture: Image.Image, top: float, fill, size: tuple[int, int] | None = None) -> Image.Image:
+    """`picture` photographed from below, into a frame of `size` (default: its own): the
+    frame's top edge shows `top` times as much as its bottom; `fill` where nothing is seen."""
+    width, height = size or picture.size
+    inset = (1.0 - top) / 2.0 * width
+    rows = []
+    for (x, y), (u, v) in zip([(inset, 0), (width - inset, 0), (width, height), (0, height)],
+                              [(0, 0), (width, 0), (width, height), (0, height)]):
+        rows += [([x, y, 1, 0, 0, 0, -u * x, -u * y], u), ([0, 0, 0, x, y, 1, -v * x, -v * y], v)]
+    coefficients = np.linalg.solve(np.array([r for r, _ in rows], float), np.array([b for _, b in rows], float))
+    return picture.transform((width, height), Image.PERSPECTIVE, tuple(coefficients), Image.BICUBIC, fillcolor=fill)
 
 
 @pytest.mark.parametrize("grid,fill", [(True, 1.0), (True, 0.85), (False, 0.85)])

@@ -483,13 +483,9 @@ def _desk_sheet(grey: np.ndarray, framed: bool = False) -> np.ndarray | None:
     if sheet is None or not sheet.any():
         return None
     edge = _sheet_edge(grey) + 1  # the sheet was shrunk by this much from where the desk starts
-    top, bottom = sheet[:edge].any(), sheet[-edge:].any()
-    left, right = sheet[:, :edge].any(), sheet[:, -edge:].any()
-    if framed:
-        cut = (top or bottom) + 2 * (left or right)  # 0: clear of every edge, 3: cut on both axes
-        if cut == 3:
-            return None
-    elif top or bottom or left or right:
+    across = sheet[:edge].any() or sheet[-edge:].any()  # cut by the frame at the top or bottom
+    down = sheet[:, :edge].any() or sheet[:, -edge:].any()
+    if (across and down) if framed else (across or down):
         return None
     return sheet if _rectangular(sheet) else None
 

@@ -86,7 +86,7 @@ def _lines(counts: np.ndarray, chords: np.ndarray, side: int, coverage: float = 
         near = min(beside(a - BESIDE_GAP), beside(b + BESIDE_GAP))
         if near < BESIDE_INK:
             return True
-        if near >= BESIDE_SHARE:  # under BESIDE_SHARE of any line's ink: the run's own is not read
+        if near >= BESIDE_SHARE:  # not under BESIDE_SHARE of a share of at most 1: no need to read the run
             return False
         inked = float(share[a:b + 1].min())
         return inked >= SOLID_LINE and near < BESIDE_SHARE * inked
@@ -303,7 +303,7 @@ def _runs_edge_to_edge(mask, drawn, margin, inside, turn, low, line, width) -> b
 def _same_lines(band: np.ndarray, other: np.ndarray) -> bool:
     """Whether two families' bands are mostly the same pixels (squared paper's two
     families share only their crossings). Compared a pixel in from each band's edges: the
-    bands of dense lines (a whole page squared every 5 mm, 6 px apart at the working size)
+    bands of dense lines (a whole page squared every 5 mm, 6-7 px apart at the working size)
     cover most of the page, and two crossing families then shared over half their pixels."""
     from scipy.ndimage import binary_erosion
 
