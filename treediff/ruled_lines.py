@@ -355,10 +355,12 @@ def without_ruled_lines(mask: np.ndarray, strength: np.ndarray | None = None,
     found = _families(mask, sheet)
     # Where the local threshold kept only pieces of dense lines, the global one sees much
     # more ink off the lines found (the flanks of lines found whole lie on their bands).
-    if global_ink is not None and (global_ink & ~mask & ~_printed(found)).sum() > 0.1 * mask.sum():
-        whole = _families(mask | global_ink, sheet)
-        if _printed(whole).sum() > 1.5 * _printed(found).sum():  # the lines as a whole cover far more
-            found = whole
+    if global_ink is not None:
+        lines_found = _printed(found)
+        if (global_ink & ~mask & ~lines_found).sum() > 0.1 * mask.sum():
+            whole = _families(mask | global_ink, sheet)
+            if _printed(whole).sum() > 1.5 * lines_found.sum():  # the lines as a whole cover far more
+                found = whole
     seen, across, down, scans, scans_t = found
     if across is None and down is None:
         return mask
