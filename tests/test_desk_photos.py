@@ -60,12 +60,12 @@ def test_a_margin_on_a_sheet_on_a_desk_goes(margins, scale):
 @pytest.mark.parametrize("lines,grid,scale", [(PAPER, False, 1), (MID_BLUE, True, 2)])
 def test_the_automatic_switch_looks_past_the_desk(lines, grid, scale, monkeypatch):
     """Measured over the whole frame, the sheet is a filled shape on the desk and its edge
-    the ink; measured on the sheet (`_desk_sheet`), the drawing is a sketch."""
+    the ink; measured on the sheet (`_sheet`, `_desk_sheet`), the drawing is a sketch."""
     import treediff.preprocess as preprocess
 
     photo = _on_desk(_page(lines=lines, grid=grid), scale)
     assert preprocess.looks_like_sketch(photo)
-    monkeypatch.setattr(preprocess, "_desk_sheet", lambda grey, framed=False: None)
+    monkeypatch.setattr(preprocess, "_sheet", lambda grey, framed=False: None)
     assert not preprocess.looks_like_sketch(photo)
 
 

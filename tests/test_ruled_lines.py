@@ -271,6 +271,18 @@ def test_a_phone_photo_of_a_whole_notebook_page_switches_to_sketch_mode(grid):
     assert looks_like_sketch(_notebook_photo(grid, 1.0))
 
 
+@pytest.mark.parametrize("grid,top", [(True, 0.85), (False, 0.9)])
+def test_a_page_filling_the_frame_seen_from_below_switches_to_sketch_mode(grid, top):
+    """Seen from below, a page filling the frame shows the desk only in the frame's top
+    corners, wedges down its sides: no sheet lies inside the picture, and over the whole
+    frame the desk touches the border, as the slivers of a filled render do, so the page
+    stayed in picture mode. Judged on the paper, with its printed lines found, it is a
+    drawing; no render has printed lines (none of 3,936 render decisions changed)."""
+    from treediff.preprocess import looks_like_sketch
+
+    assert looks_like_sketch(_notebook_photo(grid, 1.0, top=top))
+
+
 @pytest.mark.parametrize("grid,desk,top", [(True, (70, 50, 40), 1.0), (False, (150, 150, 150), 1.0),
                                            (True, (150, 150, 150), 0.85)])
 def test_an_upright_page_filling_a_landscape_photos_height_is_a_sheet_on_the_desk(grid, desk, top):

@@ -470,7 +470,7 @@ def load_sketch(path: str | Path, size: int = 64, *, frame: str = "bbox") -> np.
 SHEET_RECTANGULARITY = 0.85  # a sheet fills this share of its smallest enclosing rectangle
 
 
-def _desk_sheet(grey: np.ndarray, framed: bool = False) -> np.ndarray | None:
+def _desk_sheet(grey: np.ndarray, framed: bool = False, sheet: np.ndarray | None = None) -> np.ndarray | None:
     """`_sheet`, when it is a sheet of paper lying wholly inside the picture: the desk shows
     all round it, and it is a rectangle (`_rectangular`). A render's bright shapes on black
     are rarely one rectangle clear of every edge.
@@ -478,8 +478,9 @@ def _desk_sheet(grey: np.ndarray, framed: bool = False) -> np.ndarray | None:
     With `framed`, the photo may also cut the sheet at its top and bottom (or its left and
     right) when the desk shows at both other sides: a portrait page photographed in a
     landscape frame fills its height, and the desk's strips above and below it, a pixel or
-    two at 256 px, were too thin to count (looks_like_sketch; 11 of 144 notebook photos)."""
-    sheet = _sheet(grey, framed)
+    two at 256 px, were too thin to count (looks_like_sketch; 11 of 144 notebook photos).
+    `sheet`: `_sheet(grey, framed)` when the caller has it already."""
+    sheet = _sheet(grey, framed) if sheet is None else sheet
     if sheet is None or not sheet.any():
         return None
     edge = _sheet_edge(grey) + 1  # the sheet was shrunk by this much from where the desk starts
@@ -523,7 +524,10 @@ def looks_like_sketch(rgb: np.ndarray) -> bool:
     A sheet photographed on a desk that shows all round it (`_desk_sheet`) stands for the
     picture: it is cut out at the full working size (a quarter of the frame would leave the
     lines of a ruled page too dense to tell from a filled area), the ink is measured on it
-    against its area, and its edge, where printed lines end, is not looked at.
+    against its area, and its edge, where printed lines end, is not looked at. Where no
+    sheet lies inside the picture (a page filling the frame seen from below shows the desk
+    only in the top corners) and the whole frame fails, the paper `_sheet` finds is judged
+    the same way, and passes only with printed lines on it.
 
     A picture larger than DETECT_SIDE that fails is judged again at FINE_DETECT_SIDE, where
     it passes only on ruled or squared paper: the lines of a page squared every 5 mm filling
@@ -543,16 +547,29 @@ def looks_like_sketch(rgb: np.ndarray) -> bool:
 def _looks_like_sketch_at(rgb: np.ndarray, side: int, lined: bool = False) -> bool:
     """`looks_like_sketch` judged with the picture at most `side` on its longer side (with
     `lined`, only a drawing on ruled or squared paper passes)."""
-    from PIL import Image
-
     small = _limit_side(rgb, side)
     if float(small.max() - small.min()) < 0.05:
         return False
     light = _light_ink(_grey(small, light=False))
     grey = _grey(small, light=light)
-    sheet = _desk_sheet(grey, framed=True)
+    loose = _sheet(grey, framed=True)
+    sheet = _desk_sheet(grey, framed=True, sheet=loose)
     if sheet is None:
-        return _line_drawing(small, grey, lined=lined)
+        if _line_drawing(small, grey, lined=lined):
+            return True
+        # A page seen from below that fills the frame shows the desk only in its top corners:
+        # no sheet lying inside the picture, and over the whole frame the desk touches the
+        # border. Judged on the paper, it passes only with printed lines on it, which no
+        # render has.
+        return loose is not None and bool(loose.any()) and _on_sheet(rgb, small, loose, light, side, lined=True)
+    return _on_sheet(rgb, small, sheet, light, side, lined)
+
+
+def _on_sheet(rgb: np.ndarray, small: np.ndarray, sheet: np.ndarray, light: bool, side: int, lined: bool) -> bool:
+    """`_line_drawing` on the part of `rgb` that `sheet` (a mask over `small`, its copy at
+    most `side` on its longer side) marks, cut out at that size from the full picture."""
+    from PIL import Image
+
     rows, cols = np.flatnonzero(sheet.any(axis=1)), np.flatnonzero(sheet.any(axis=0))
     scale = max(rgb.shape[:2]) / max(small.shape[:2])
     top, left = int(rows[0] * scale), int(cols[0] * scale)
