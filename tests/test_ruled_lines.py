@@ -312,6 +312,33 @@ def test_a_whole_squared_page_photographed_from_below_reads_as_on_plain_paper(to
     assert _agreement(plain, read_sketch(_notebook_photo(True, 0.85, top=top), 64).image) > 0.95
 
 
+@pytest.mark.parametrize("top", [0.85, 0.9])
+def test_a_ruled_page_filling_the_frame_seen_from_below_reads_as_on_plain_paper(top):
+    """Seen from below, a ruled page's lines stay level but crowd towards its top (8 px
+    apart there, 9.5 at the bottom at 512 px). The places an evenly spaced family puts its
+    lines at drifted half a gap off them, and the pieces of lines the local threshold broke
+    beside the drawing stayed as strokes (agreement 0.25). The places now follow the
+    crowding."""
+    plain = read_sketch(_notebook_photo(False, 1.0, lines=PAPER, top=top), 64).image
+    assert _agreement(plain, read_sketch(_notebook_photo(False, 1.0, top=top), 64).image) > 0.95
+
+
+def test_crowded_places_follow_lines_closing_up_and_leave_even_ones_alone():
+    """`_crowded_places` unit: lines 7.5 px apart at one end and 9.5 at the other, with
+    lines missing (three gaps in a row where they are closest), get places on every line,
+    found or missed; evenly spaced lines keep `_spacing`'s even places."""
+    from treediff.ruled_lines import _crowded_places, _distance_to_places, _spacing
+
+    k = np.arange(40.0)
+    truth = 20.0 + 7.5 * k + 0.025 * k ** 2
+    found = np.delete(truth, [6, 7, 12, 20])
+    crowded = _crowded_places(found, *_spacing(found))
+    assert crowded is not None
+    assert float(_distance_to_places(truth, crowded, 5.0).max()) < 0.5
+    even = 20.0 + 8.5 * np.delete(k, [6, 7, 12, 20])
+    assert _crowded_places(even, *_spacing(even)) is None
+
+
 def test_paper_beside_a_line_may_be_crossed_by_the_other_family():
     """`_lines` unit: a line inked all along with strips a third inked beside it is a line;
     a run barely over the coverage with such strips beside it (inside a filled shape) is not."""

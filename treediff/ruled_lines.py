@@ -34,6 +34,7 @@ MIN_COVERAGE = 0.6  # share of a line's length inside the picture that must be i
 MIN_CHORD = 0.25  # lines shorter than this share of the picture's side (near a corner of a turned page) are not counted
 MIN_FAMILY = 5  # evenly spaced parallel lines needed before any is erased
 SPACING_TOLERANCE = 0.25  # a gap may differ from the family's median gap by this share of it
+CROWDED_TOLERANCE = 0.15  # lines crowding towards one end lie this close (share of the gap) to a quadratic
 MIN_GAP_RATIO = 3.0  # printed lines are thin against the paper between them (dense ones shrunk to 512 px: 2 px in 7)
 BESIDE_GAP, BESIDE_INK = 3, 0.3  # ... and each has paper beside it (`_lines`)
 BESIDE_SHARE, SOLID_LINE = 0.4, 0.95  # ... or, beside a line inked all along, a strip under 0.4 as inked
@@ -122,6 +123,46 @@ def _spacing(centres: np.ndarray) -> tuple[float, float]:
     return float(gap), float(first)
 
 
+def _crowded_places(centres: np.ndarray, gap: float, first: float):
+    """(curve, k_first, k_last): the places of a family whose lines crowd towards one end,
+    centre = curve(k) (a quadratic in the line's number k, from k_first to k_last where
+    lines were found), or None when the even places `_spacing` fitted lie on every line.
+
+    Why: a page photographed from below keeps its lines level but brings them closer
+    towards its top (8 px apart there, 9.5 at the bottom at 512 px). The even places drift
+    off the lines by half a gap across the page, and the pieces the threshold broke off
+    lines away from them stayed as strokes."""
+    if (np.abs(centres - (first + gap * np.rint((centres - first) / gap))) <= SPACING_TOLERANCE * gap).all():
+        return None
+    gaps = np.diff(centres)
+    steps = np.concatenate([[0.0], np.cumsum(np.rint(gaps / np.median(gaps)))])  # a missed line: two gaps
+    for _ in range(3):  # counted again in the gap the curve gives where they are: 23 px is 3 gaps at the top
+        if len(np.unique(steps)) < MIN_FAMILY:
+            return None
+        curve = np.polyfit(steps, centres, 2)
+        local = np.maximum(np.polyval(np.polyder(curve), steps[:-1] + 0.5), 1.0)
+        steps = np.concatenate([[0.0], np.cumsum(np.maximum(np.rint(gaps / local), 1.0))])
+    if len(np.unique(steps)) < MIN_FAMILY:
+        return None
+    curve = np.polyfit(steps, centres, 2)
+    if np.abs(centres - np.polyval(curve, steps)).max() > CROWDED_TOLERANCE * gap:
+        return None
+    return curve, float(steps.min()), float(steps.max())
+
+
+def _distance_to_places(offset: np.ndarray, crowded, reach: float) -> np.ndarray:
+    """Every offset's distance to the nearest place of `_crowded_places`, the curve followed
+    on past the lines found while the gap it gives stays over half the first's."""
+    curve, k_first, k_last = crowded
+    slope = np.polyder(curve)
+    least = 0.5 * abs(float(np.polyval(slope, k_first)))
+    ks = np.arange(k_first - np.ceil(reach), k_last + np.ceil(reach) + 1.0)  # whole line numbers
+    ks = ks[np.abs(np.polyval(slope, ks)) >= least]
+    places = np.sort(np.polyval(curve, ks))
+    at = np.clip(np.searchsorted(places, offset), 1, len(places) - 1)
+    return np.minimum(np.abs(offset - places[at - 1]), np.abs(offset - places[at]))
+
+
 def _region_chords(outline: tuple[np.ndarray, np.ndarray], turn: float, low: int, n: int) -> np.ndarray:
     """Like `_chords`, inside a region (the sheet of paper, taken as convex) given by its
     outline's pixels (ys, xs): the span of each strip between the outermost of them."""
@@ -195,10 +236,15 @@ def _family_band(mask: np.ndarray, scans: list, taken: np.ndarray | None = None
         return None
     _, turn, lines, low = best
     # the places a line is put at, fitted to the lines found
-    gap, first = _spacing(np.array([(a + b) / 2.0 for a, b in lines]))
+    centres = np.array([(a + b) / 2.0 for a, b in lines])
+    gap, first = _spacing(centres)
     half = float(np.median([b - a for a, b in lines])) / 2.0 + 1.5
     band, offset = _band(mask.shape, turn, low, lines)
-    phase = np.abs((offset - first + gap / 2.0) % gap - gap / 2.0)  # distance to the nearest place
+    crowded = _crowded_places(centres, gap, first)
+    if crowded is None:
+        phase = np.abs((offset - first + gap / 2.0) % gap - gap / 2.0)  # distance to the nearest place
+    else:
+        phase = _distance_to_places(offset, crowded, sum(mask.shape) / gap)
     return band, phase <= half, max(b - a for a, b in lines) + 3
 
 
