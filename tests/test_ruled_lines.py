@@ -339,6 +339,36 @@ def test_crowded_places_follow_lines_closing_up_and_leave_even_ones_alone():
     assert _crowded_places(even, *_spacing(even)) is None
 
 
+def test_pieces_of_lines_broken_beside_a_stroke_go_with_the_lines():
+    """`without_ruled_lines` unit: two lines of a ruled page broken beside a drawn stroke,
+    only their pieces next to it left and joined to it, are no lines and were kept with the
+    stroke. Ink at every place the family puts a line goes where it is thin; the stroke
+    crossing the lines and a filled box across them stay."""
+    from treediff.ruled_lines import without_ruled_lines
+
+    mask = np.zeros((128, 128), dtype=bool)
+    for y in range(6, 128, 8):
+        mask[y:y + 2, :] = True
+    for y in (38, 46):
+        mask[y:y + 2, 20:118] = False
+        mask[y:y + 2, 40:60] = True
+    mask[20:80, 58:61] = True  # the drawn stroke
+    mask[88:118, 80:110] = True  # a filled box
+    out = without_ruled_lines(mask)
+    assert not out[38:40, 40:57].any() and not out[46:48, 40:57].any()
+    assert out[20:80, 59].sum() >= 55
+    assert out[92:114, 84:106].all()
+
+
+@pytest.mark.parametrize("portrait,frame", [(False, (2400, 1800)), (True, (4000, 3000))])
+def test_a_ruled_page_on_a_desk_seen_from_below_reads_as_on_plain_paper(portrait, frame):
+    """Near the drawing the local threshold breaks the lines, and the pieces left beside
+    the strokes join them: they stayed as strokes (agreement 0.2-0.5)."""
+    kw = dict(portrait=portrait, frame=frame, top=0.92)
+    plain = read_sketch(_notebook_photo(False, 0.85, lines=PAPER, **kw), 64).image
+    assert _agreement(plain, read_sketch(_notebook_photo(False, 0.85, **kw), 64).image) > 0.95
+
+
 def test_paper_beside_a_line_may_be_crossed_by_the_other_family():
     """`_lines` unit: a line inked all along with strips a third inked beside it is a line;
     a run barely over the coverage with such strips beside it (inside a filled shape) is not."""

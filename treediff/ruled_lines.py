@@ -13,11 +13,12 @@ The page may be turned in the photo by any amount: lines within 45 degrees of th
 rows are read across it, the others down it (the picture transposed). On the lines, ink
 clearly darker than the printed lines' own stays: people trace the lines of squared paper,
 and a pen is darker than the print. Where a stroke crosses a line, the gap erasing the line
-leaves is closed again, so the stroke stays whole. A line too faint to be found (broken into
-dashes by the threshold, or cut short by a corner of the sheet) goes too, piece by piece,
-where a piece lies wholly at a place the family's spacing puts a line. On a photo of a sheet on a
-desk, lines are measured across the sheet. On a page photographed at an angle the lines
-converge; then each is found at its own turn, the turn changing steadily across the family.
+leaves is closed again, so the stroke stays whole. Ink at every place the family's spacing
+puts a line goes the same way, found or not: a line too faint to be found whole (broken
+into dashes by the threshold, broken beside a drawn stroke it then joins, or cut short by a
+corner of the sheet) leaves its pieces there. On a photo of a sheet on a desk, lines are
+measured across the sheet. On a page photographed at an angle the lines converge; then each
+is found at its own turn, the turn changing steadily across the family.
 
 Ruled (not squared) pages often have a margin: one or two lines across the rules, often red
 and as dark as a pen. Alone they are no family, so a margin must show what a drawn line
@@ -34,6 +35,7 @@ MIN_COVERAGE = 0.6  # share of a line's length inside the picture that must be i
 MIN_CHORD = 0.25  # lines shorter than this share of the picture's side (near a corner of a turned page) are not counted
 MIN_FAMILY = 5  # evenly spaced parallel lines needed before any is erased
 SPACING_TOLERANCE = 0.25  # a gap may differ from the family's median gap by this share of it
+THIN_WINDOW, THIN_SHARE = 9, 0.6  # ink at a place goes where under this share of the window around it is ink
 CROWDED_TOLERANCE = 0.15  # lines crowding towards one end lie this close (share of the gap) to a quadratic
 MIN_GAP_RATIO = 3.0  # printed lines are thin against the paper between them (dense ones shrunk to 512 px: 2 px in 7)
 BESIDE_GAP, BESIDE_INK = 3, 0.3  # ... and each has paper beside it (`_lines`)
@@ -393,7 +395,7 @@ def without_ruled_lines(mask: np.ndarray, strength: np.ndarray | None = None,
     cover far more: a local threshold drops dense printed lines (a page squared every 5 mm
     filling a phone photo) where they crowd the surround and keeps only pieces of them,
     while elsewhere the global threshold's wider lines would widen the bands."""
-    from scipy.ndimage import binary_closing
+    from scipy.ndimage import binary_closing, uniform_filter
     from skimage.morphology import disk
 
     from scipy.ndimage import label
@@ -414,29 +416,33 @@ def without_ruled_lines(mask: np.ndarray, strength: np.ndarray | None = None,
     places = np.zeros(mask.shape, dtype=bool)
     for _, lattice, _ in families:
         places |= lattice
-    bands = [band for band, _, _ in families]
+    # (the lines found, where ink goes): also every place the spacing puts a line where the
+    # ink is thin, found or not. The threshold breaks lines near a drawn stroke, and their
+    # pieces join the stroke; a filled area is no line (a family read across filled shapes).
+    thin = uniform_filter(mask.astype(np.float32), THIN_WINDOW) < THIN_SHARE
+    bands = [(band, band | (lattice & thin)) for band, lattice, _ in families]
     if across is None or down is None:  # ruled, not squared: a margin may run across the rules
-        off_rules = seen & ~bands[0] & ~places
+        off_rules = seen & ~bands[0][0] & ~places
         if across is not None:
             margin = _margin_band(seen.T, None if sheet is None else sheet.T, scans_t, across[2], off_rules.T)
             margin = None if margin is None else margin.T
         else:
             margin = _margin_band(seen, sheet, scans, down[2], off_rules)
         if margin is not None:
-            bands.append(margin)
+            bands.append((margin, margin))
     printed = np.zeros(mask.shape, dtype=bool)
     erased = np.zeros(mask.shape, dtype=bool)
-    for band in bands:
-        printed |= band
+    for band, reach in bands:
+        printed |= reach
         if strength is None:
-            erased |= band
+            erased |= reach
             continue
         # each band by its own print: a red margin is darker than blue rules
         typical = float(np.median(strength[band & seen])) if (band & seen).any() else 0.0
-        erased |= band & ~(strength > typical + DARKER * (1.0 - typical))
+        erased |= reach & ~(strength > typical + DARKER * (1.0 - typical))
     strokes = mask & ~erased
-    # Dashes of a line the threshold broke up, or cut short at a corner of the sheet, were
-    # too faint to be found: a piece of ink lying wholly where the spacing puts a line goes.
+    # A piece of ink lying wholly where the spacing puts a line goes even where it is darker
+    # than the lines found: a dash of a line the threshold broke up.
     labels, n = label(strokes, structure=np.ones((3, 3), dtype=bool))
     outside = np.bincount(labels[strokes & ~places], minlength=n + 1)
     strokes &= (outside > 0)[labels]
