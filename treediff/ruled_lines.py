@@ -13,10 +13,10 @@ The page may be turned in the photo by any amount: lines within 45 degrees of th
 rows are read across it, the others down it (the picture transposed). On the lines, ink
 clearly darker than the printed lines' own stays: people trace the lines of squared paper,
 and a pen is darker than the print. Where a stroke crosses a line, the gap erasing the line
-leaves is closed again, so the stroke stays whole. Ink at every place the family's spacing
-puts a line goes the same way, found or not: a line too faint to be found whole (broken
-into dashes by the threshold, broken beside a drawn stroke it then joins, or cut short by a
-corner of the sheet) leaves its pieces there. On a photo of a sheet on a desk, lines are
+leaves is closed again, so the stroke stays whole. Thin ink at every place the family's
+spacing puts a line goes the same way, found or not: a line too faint to be found whole
+(broken into dashes by the threshold, broken beside a drawn stroke it then joins, or cut
+short by a corner of the sheet) leaves its pieces there. On a photo of a sheet on a desk, lines are
 measured across the sheet. On a page photographed at an angle the lines converge; then each
 is found at its own turn, the turn changing steadily across the family.
 
