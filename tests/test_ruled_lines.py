@@ -252,14 +252,20 @@ def _from_below(picture: Image.Image, top: float, fill, size: tuple[int, int] | 
     return picture.transform((width, height), Image.PERSPECTIVE, tuple(coefficients), Image.BICUBIC, fillcolor=fill)
 
 
+def _reads_as_on_plain_paper(grid: bool, fill: float, **kind) -> float:
+    """Agreement of the reading of `_notebook_photo(grid, fill, **kind)` with the reading of
+    the same photo without printed lines."""
+    plain = read_sketch(_notebook_photo(grid, fill, lines=PAPER, **kind), 64).image
+    return _agreement(plain, read_sketch(_notebook_photo(grid, fill, **kind), 64).image)
+
+
 @pytest.mark.parametrize("grid,fill", [(True, 1.0), (True, 0.85), (False, 0.85)])
 def test_a_phone_photo_of_a_whole_notebook_page_reads_as_on_plain_paper(grid, fill):
     """Shrunk to the 512 px working size, the lines of a page squared or ruled every 5 mm
     lie 7-9 px apart and 2 px wide. The local threshold kept only pieces of them (where
     blank paper or the desk was near), too broken to be read as lines, and 2 px in 7
     failed the lines' thinness test: the pieces stayed as strokes."""
-    plain = read_sketch(_notebook_photo(grid, fill, lines=PAPER), 64).image
-    assert _agreement(plain, read_sketch(_notebook_photo(grid, fill), 64).image) > 0.95
+    assert _reads_as_on_plain_paper(grid, fill) > 0.95
 
 
 @pytest.mark.parametrize("grid", [True, False])
@@ -308,8 +314,7 @@ def test_a_whole_squared_page_photographed_from_below_reads_as_on_plain_paper(to
     line: only bunches of the lines across were found, and the rest stayed as strokes
     along the page's edges (agreement 0.2). Beside a line inked all along, a strip under
     0.4 as inked is paper now."""
-    plain = read_sketch(_notebook_photo(True, 0.85, lines=PAPER, top=top), 64).image
-    assert _agreement(plain, read_sketch(_notebook_photo(True, 0.85, top=top), 64).image) > 0.95
+    assert _reads_as_on_plain_paper(True, 0.85, top=top) > 0.95
 
 
 @pytest.mark.parametrize("top", [0.85, 0.9])
@@ -319,8 +324,7 @@ def test_a_ruled_page_filling_the_frame_seen_from_below_reads_as_on_plain_paper(
     lines at drifted half a gap off them, and the pieces of lines the local threshold broke
     beside the drawing stayed as strokes (agreement 0.25). The places now follow the
     crowding."""
-    plain = read_sketch(_notebook_photo(False, 1.0, lines=PAPER, top=top), 64).image
-    assert _agreement(plain, read_sketch(_notebook_photo(False, 1.0, top=top), 64).image) > 0.95
+    assert _reads_as_on_plain_paper(False, 1.0, top=top) > 0.95
 
 
 def test_crowded_places_follow_lines_closing_up_and_leave_even_ones_alone():
@@ -365,8 +369,7 @@ def test_a_ruled_page_on_a_desk_seen_from_below_reads_as_on_plain_paper(portrait
     """Near the drawing the local threshold breaks the lines, and the pieces left beside
     the strokes join them: they stayed as strokes (agreement 0.2-0.5)."""
     kw = dict(portrait=portrait, frame=frame, top=0.92)
-    plain = read_sketch(_notebook_photo(False, 0.85, lines=PAPER, **kw), 64).image
-    assert _agreement(plain, read_sketch(_notebook_photo(False, 0.85, **kw), 64).image) > 0.95
+    assert _reads_as_on_plain_paper(False, 0.85, **kw) > 0.95
 
 
 def test_paper_beside_a_line_may_be_crossed_by_the_other_family():
@@ -399,5 +402,4 @@ def test_a_whole_squared_page_upright_in_a_phone_photo_loses_both_families():
     families of lines must go. With only the lines across found, a piece of the lines down
     stayed at a corner of the sheet, and the crop to the ink shrank the drawing (agreement 0.2)."""
     kind = dict(portrait=True, frame=(4032, 3024), desk=(150, 150, 150))
-    plain = read_sketch(_notebook_photo(True, 0.97, lines=PAPER, **kind), 64).image
-    assert _agreement(plain, read_sketch(_notebook_photo(True, 0.97, **kind), 64).image) > 0.95
+    assert _reads_as_on_plain_paper(True, 0.97, **kind) > 0.95
