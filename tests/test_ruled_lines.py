@@ -372,6 +372,17 @@ def test_a_ruled_page_on_a_desk_seen_from_below_reads_as_on_plain_paper(portrait
     assert _reads_as_on_plain_paper(False, 0.85, **kw) > 0.95
 
 
+@pytest.mark.parametrize("grid,fill,portrait", [(True, 0.85, True), (True, 0.97, True), (True, 0.85, False),
+                                                (False, 0.85, True)])
+def test_a_page_on_a_desk_in_a_large_photo_is_read_at_the_working_size(grid, fill, portrait):
+    """A page upright in a 4000 x 3000 frame, seen from below, covers a third of it: shrunk
+    with the frame to 512 px, its 5 mm lines lay 5 px apart and 2 px wide, too dense to be
+    found, and pieces of them stayed as strokes (agreement 0.19-0.41). The sheet is now cut
+    out of the full photo and read alone at 512 px."""
+    kw = dict(portrait=portrait, frame=(4000, 3000), top=0.85)
+    assert _reads_as_on_plain_paper(grid, fill, **kw) > 0.95
+
+
 def test_paper_beside_a_line_may_be_crossed_by_the_other_family():
     """`_lines` unit: a line inked all along with strips a third inked beside it is a line;
     a run barely over the coverage with such strips beside it (inside a filled shape) is not."""

@@ -11,7 +11,8 @@ uneven lighting, JPEG noise and a slightly rotated sheet:
 3. threshold: a pixel is ink when its darkening beats both Otsu's global threshold (with a
    floor, so a blank sheet gives nothing) and Sauvola's local one;
 4. specks (connected components smaller than about 0.03% of the picture) are removed,
-   and so is everything outside the sheet when a much darker table shows around it, and
+   and so is everything outside the sheet when a much darker table shows around it (the
+   sheet is then cut out of the full photo and read alone at the working size), and
    small pieces of ink along the picture's border (the edge of a turned sheet on a table
    a little darker than the paper), and the printed lines of ruled or squared paper
    (`ruled_lines`: a family of evenly spaced straight lines across the picture);
@@ -50,6 +51,7 @@ STROKE_WIDTH = 0.025  # standard pen width after normalisation, fraction of the 
 FAINT_INK = 0.5  # `_ink_mask`: the contrast the faintest drawings are judged locally at
 MAX_INK = 0.35  # more ink than this (after thresholding) is not a line drawing
 DETAIL = 4  # the skeleton `read_sketch` returns is this many times the model input's side
+SHEET_ZOOM = 1.25  # a sheet on a desk is cut out and read alone when that gives it this many times the pixels across
 
 
 def _checked(image: np.ndarray) -> np.ndarray:
@@ -405,12 +407,23 @@ def read_sketch(image: np.ndarray, size: int = 64, *, frame: str = "bbox") -> Sk
     """A photo/scan of a line drawing -> its `SketchReading` at `size` (see `preprocess_sketch`)."""
     if frame not in ("bbox", "canvas"):
         raise TreediffError(f"unknown frame '{frame}'; choices: bbox, canvas")
-    rgb = _limit_side(_shrinkable_rgb(image), WORK_SIDE)
+    full = _shrinkable_rgb(image)
+    rgb = _limit_side(full, WORK_SIDE)
     if float(rgb.max() - rgb.min()) < 0.05:
         raise TreediffError("the picture is blank (a single flat colour); there is no drawing to read")
-    grey = _grey(rgb, light=_sketch_light_ink(rgb))
-    strength = _ink_strength(rgb, grey=grey)
+    light = _sketch_light_ink(rgb)
+    grey = _grey(rgb, light=light)
     sheet = _sheet(grey, framed=True)
+    if sheet is not None and frame == "bbox" and sheet.any():
+        # The sheet, not the frame, is read at the working size, when the photo has the
+        # pixels: a page squared every 5 mm on a third of a 4000 x 3000 frame kept its lines
+        # 5 px apart and 2 px wide at 512 px, too dense to be found as lines, and pieces of
+        # them stayed as strokes.
+        cut = _cut_out(full, rgb, sheet, WORK_SIDE)
+        if max(cut[0].shape[:2]) >= SHEET_ZOOM * _box_side(sheet):
+            rgb, sheet = cut
+            grey = _grey(rgb, light=light)
+    strength = _ink_strength(rgb, grey=grey)
     if sheet is not None:  # a desk around the sheet is no ink, and does not set the threshold
         strength = np.where(sheet, strength, 0.0).astype(np.float32)
     level = _ink_level(strength)
@@ -568,18 +581,30 @@ def _looks_like_sketch_at(rgb: np.ndarray, side: int, lined: bool = False) -> bo
 def _on_sheet(rgb: np.ndarray, small: np.ndarray, sheet: np.ndarray, light: bool, side: int, lined: bool) -> bool:
     """`_line_drawing` on the part of `rgb` that `sheet` (a mask over `small`, its copy at
     most `side` on its longer side) marks, cut out at that size from the full picture."""
+    cut, inside = _cut_out(rgb, small, sheet, side)
+    # the polarity is the whole picture's: the sheet cut out with bits of desk in its corners
+    # can look like a board in dim light
+    return _line_drawing(cut, _grey(cut, light=light), inside, lined)
+
+
+def _box_side(region: np.ndarray) -> int:
+    """The longer side of the smallest box holding `region` (bool, not empty)."""
+    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+    return int(max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1)
+
+
+def _cut_out(rgb: np.ndarray, small: np.ndarray, region: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the box holding `region`, a mask over `small`, cut from `rgb`, the full picture
+    `small` was shrunk from, at most `side` on its longer side; `region` over that cut)."""
     from PIL import Image
 
-    rows, cols = np.flatnonzero(sheet.any(axis=1)), np.flatnonzero(sheet.any(axis=0))
+    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
     scale = max(rgb.shape[:2]) / max(small.shape[:2])
     top, left = int(rows[0] * scale), int(cols[0] * scale)
     bottom, right = int(np.ceil((rows[-1] + 1) * scale)), int(np.ceil((cols[-1] + 1) * scale))
     cut = _limit_side(rgb[top:bottom, left:right], side)
-    inside = Image.fromarray(sheet[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
-    inside = np.asarray(inside.resize((cut.shape[1], cut.shape[0]), Image.Resampling.NEAREST))
-    # the polarity is the whole picture's: the sheet cut out with bits of desk in its corners
-    # can look like a board in dim light
-    return _line_drawing(cut, _grey(cut, light=light), inside, lined)
+    inside = Image.fromarray(region[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+    return cut, np.asarray(inside.resize((cut.shape[1], cut.shape[0]), Image.Resampling.NEAREST))
 
 
 def _line_drawing(rgb: np.ndarray, grey: np.ndarray, sheet: np.ndarray | None = None, lined: bool = False) -> bool:
