@@ -6,7 +6,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from scipy.ndimage import binary_dilation
 
 from treediff.errors import TreediffError
-from treediff.preprocess import read_sketch
+from treediff.preprocess import looks_like_sketch, read_sketch
 from treediff.ruled_lines import _is_family, without_ruled_lines
 
 PAPER = (250, 248, 240)
@@ -381,6 +381,17 @@ def test_a_page_on_a_desk_in_a_large_photo_is_read_at_the_working_size(grid, fil
     out of the full photo and read alone at 512 px."""
     kw = dict(portrait=portrait, frame=(4000, 3000), top=0.85)
     assert _reads_as_on_plain_paper(grid, fill, **kw) > 0.95
+
+
+@pytest.mark.parametrize("fill,top", [(0.97, 0.92), (0.85, 0.85)])
+def test_a_squared_page_on_a_grey_desk_in_a_large_photo_is_a_sheet(fill, top):
+    """Shrunk keeping each block's darkest pixel, a page squared every 5 mm upright in a
+    4000 x 3000 frame is mostly lines: the paper's median was their colour, and a grey desk
+    no darker than 80 % of it was no desk. The photo stayed in picture mode, and at 97 % of
+    the frame's height the desk's strips were read as strokes (agreement 0.24)."""
+    kw = dict(portrait=True, frame=(4000, 3000), top=top, desk=(150, 150, 150))
+    assert looks_like_sketch(_notebook_photo(True, fill, **kw))
+    assert _reads_as_on_plain_paper(True, fill, **kw) > 0.95
 
 
 def test_paper_beside_a_line_may_be_crossed_by_the_other_family():
