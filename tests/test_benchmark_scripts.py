@@ -126,6 +126,15 @@ def test_solve_rate_script():
     assert summary["one_step_token_loss"]["NUM"] > 0.0
 
 
+def test_joined_shapes_script():
+    summary = run_script("joined_shapes.py", "--n", "2", "--budget", "20")
+    assert summary["n"] == 2 and summary["budget"] == 20
+    for name in ("shipped", "without_joined_fits"):
+        figures = summary[name]
+        assert 0.0 <= figures["pct_answered"] <= 100.0 and 0.0 <= figures["pct_circle_joined_to_quad"] <= 100.0
+        assert len(figures["answers"]) == len(figures["ious"]) == 2 and 0.0 <= figures["mean_iou"] <= 1.0
+
+
 def test_sketch_ambiguity_script():
     summary = run_script("sketch_ambiguity.py", "--n", "2", "--styles", "train,heldout-untransformed")
     assert summary["n"] == 2 and {"train", "heldout-untransformed"} <= summary.keys()

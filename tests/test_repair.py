@@ -372,6 +372,31 @@ def test_sketch_fits_read_a_v_shaped_notch(truth, monkeypatch):
     assert best() < 0.9
 
 
+@pytest.mark.parametrize("truth", [
+    "(+ (Circle 4 6 8) (Quad B 9 4 3 G))",  # a box sticking out of a circle
+    "(+ (Circle 4 6 8) (Quad B 9 4 3 H))",  # ... turned 45 degrees
+    "(+ (Quad 6 8 4 4 G) (Circle 3 A 6))",  # a circle on a box's corner
+])
+def test_sketch_fits_read_a_circle_joined_to_a_box(truth, monkeypatch):
+    """A union of overlapping shapes is drawn as one outline around one region. From a clean
+    outline alone, the circle its outline follows joined to the box fitted to the rest draws
+    the picture; read only as one shape or a shape cut, the best fit stayed under 0.9."""
+    import treediff.renderers.csg2d_repair as repair
+    from treediff.metrics import iou
+    from treediff.sketch import outline_of
+
+    sketch = get_domain("csg2d-sketch")
+    clean = sketch.render_text(truth)
+    outline = outline_of(clean).astype("float32")
+
+    def best() -> float:
+        return max(iou(clean, sketch.render(node)) for node in repair.csg2d_sketch_fits(sketch.grammar, outline))
+
+    assert best() >= 0.95
+    monkeypatch.setattr(repair, "_joined_to_circle", lambda region, cx, cy, r: [])
+    assert best() < 0.9
+
+
 def test_fits_find_a_loop_with_a_wide_pen_lift_gap_and_a_shape_thinner_than_the_pen():
     """A loop whose pen lifted for 6 px encloses nothing at the usual bridge; the fits bridge
     wider until it does. A bar thinner than the pen draws no loop at all: the ink itself is

@@ -530,14 +530,16 @@ def _notch_cutters(region: np.ndarray, per_digit: float) -> list[str]:
     return cutters
 
 
-def _region_shapes(region: np.ndarray, per_digit: float) -> tuple[list[str], list[str], list[str]]:
-    """(whole shapes, arcs cutting in, arcs bounding it): the moment and box fits of a
+def _region_shapes(region: np.ndarray, per_digit: float) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(whole shapes, arcs cutting in, arcs bounding it, unions): the moment and box fits of a
     region (`fit_shapes`) and its polygon fits (`_polygon_fits`), then the circles its
     outline follows in part (`_circles_on_edge`), split by which side of them the region
     lies on: outside, a bite (cut out); inside, a bulge (the region is within it); and the
-    notches quads' corners cut into it (`_notch_cutters`), with the bites."""
+    notches quads' corners cut into it (`_notch_cutters`), with the bites. A circle whose
+    disc lies within the region while much of the region lies outside it is one shape of
+    a union: the region's rest, fitted on its own, joined to it (`_joined_to_circle`)."""
     ys, xs = np.nonzero(region)
-    cuts, bounds = [], []
+    cuts, bounds, unions = [], [], []
     for cx, cy, r in _circles_on_edge(region, most=3):
         ex, ey, er = cx / per_digit, cy / per_digit, r / per_digit
         if er <= 15.5 and abs(ex - 7.5) <= 12.0 and abs(ey - 7.5) <= 12.0:
@@ -547,10 +549,38 @@ def _region_shapes(region: np.ndarray, per_digit: float) -> tuple[list[str], lis
                 cuts.append(arc)
             if inside > 0.5:
                 bounds.append(arc)
+            unions += [f"(+ {arc} {rest})" for rest in _joined_to_circle(region, cx, cy, r)]
     cuts += _notch_cutters(region, per_digit)
     whole = fit_shapes(region)
     shapes = whole + _polygon_fits(region, per_digit, whole + bounds)
-    return list(dict.fromkeys(shapes)), list(dict.fromkeys(cuts)), list(dict.fromkeys(bounds))
+    return (list(dict.fromkeys(shapes)), list(dict.fromkeys(cuts)), list(dict.fromkeys(bounds)),
+            list(dict.fromkeys(unions)))
+
+
+UNION_DISC_INSIDE = 0.9  # share of a circle's disc the region must hold for the circle to be one shape of a union
+UNION_REST = 0.15  # ... and share of the region that must lie outside the disc
+
+
+def _joined_to_circle(region: np.ndarray, cx: float, cy: float, r: float) -> list[str]:
+    """Shapes fitted (`fit_shapes`) to what a region holds outside the circle (x, y, r in
+    pixels) when the region holds nearly all of its disc and much besides: a circle and a
+    box drawn as one outline. The rest's tightest box is exact: its side facing the circle
+    is a chord of the disc, hidden in the union.
+
+    Why: a union of overlapping shapes is drawn as one outline around one region, and the
+    fits read a region only as one shape, or a shape cut; a clean drawing of a circle joined
+    to a box was answered with one box, or two circles."""
+    size = region.shape[0]
+    ys, xs = np.mgrid[0:size, 0:size]
+    disc = np.hypot(xs + 0.5 - cx, ys + 0.5 - cy) <= r
+    if not disc.any() or (disc & region).sum() < UNION_DISC_INSIDE * disc.sum():
+        return []
+    rest = region & ~ndimage.binary_dilation(disc, iterations=1)
+    if rest.sum() < UNION_REST * region.sum():
+        return []
+    labels, n = ndimage.label(rest)
+    largest = _largest_labels(labels, n, rest, MIN_REGION_FRACTION * size * size)
+    return fit_shapes(labels == largest[0]) if largest else []
 
 
 def _best_covering(grammar: Grammar, readings: list[str], region: np.ndarray) -> list[str]:
@@ -637,9 +667,9 @@ def csg2d_sketch_fits(grammar: Grammar, target: np.ndarray) -> list[Node]:
     programs: list[str] = []
     region_readings = []  # per region, largest first: its readings, best first
     for k in _largest_labels(labels, n, region, MIN_REGION_FRACTION * size * size)[:FIT_REGIONS]:
-        shapes, cuts, bounds = _region_shapes(labels == k, per_digit)
+        shapes, cuts, bounds, unions = _region_shapes(labels == k, per_digit)
         wholes = shapes + bounds
-        readings = shapes + cuts + bounds
+        readings = shapes + cuts + bounds + unions
         readings += [f"(- {shape} {arc})" for shape in wholes for arc in cuts if arc != shape]
         readings += [f"(- {shape} (- {shape} {arc}))" for shape in wholes for arc in bounds if arc != shape]
         programs += readings
