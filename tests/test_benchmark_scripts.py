@@ -127,12 +127,14 @@ def test_solve_rate_script():
 
 
 def test_joined_shapes_script():
-    summary = run_script("joined_shapes.py", "--n", "2", "--budget", "20")
-    assert summary["n"] == 2 and summary["budget"] == 20
+    summary = run_script("joined_shapes.py", "--n", "1", "--budget", "20")
+    assert summary["n_per_kind"] == 1 and summary["budget"] == 20
     for name in ("shipped", "without_joined_fits"):
-        figures = summary[name]
-        assert 0.0 <= figures["pct_answered"] <= 100.0 and 0.0 <= figures["pct_circle_joined_to_quad"] <= 100.0
-        assert len(figures["answers"]) == len(figures["ious"]) == 2 and 0.0 <= figures["mean_iou"] <= 1.0
+        assert summary[name]["median_seconds"] > 0
+        for kind in ("circle+box", "box+box"):
+            figures = summary[name][kind]
+            assert 0.0 <= figures["pct_answered"] <= 100.0 and 0.0 <= figures["pct_joined"] <= 100.0
+            assert len(figures["answers"]) == len(figures["ious"]) == 1 and 0.0 <= figures["mean_iou"] <= 1.0
 
 
 def test_sketch_ambiguity_script():

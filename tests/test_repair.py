@@ -328,6 +328,19 @@ def test_fit_joins_the_beam_when_asked():
     assert early.trace[-1][0] < BUDGET and early.score >= late.score
 
 
+def _best_fit(truth: str) -> float:
+    """The best IoU with `truth`'s picture among the sketch fits read off its clean outline
+    (`csg2d_sketch_fits`, looked up on its module, so a test can take a reading away)."""
+    import treediff.renderers.csg2d_repair as repair
+    from treediff.metrics import iou
+    from treediff.sketch import outline_of
+
+    sketch = get_domain("csg2d-sketch")
+    clean = sketch.render_text(truth)
+    outline = outline_of(clean).astype("float32")
+    return max(iou(clean, sketch.render(node)) for node in repair.csg2d_sketch_fits(sketch.grammar, outline))
+
+
 @pytest.mark.parametrize("truth", [
     "(- (Quad 8 B 9 8 G) (Quad 6 5 E 7 N))",  # a box with a corner cut off: a pentagon
     "(- (Quad 8 8 8 8 G) (Quad B B 8 F H))",  # a box cut along its diagonal: a triangle
@@ -338,14 +351,7 @@ def test_sketch_fits_read_straight_cuts_and_intersections(truth):
     or the arcs of two circles the region lies inside: from a clean outline alone, a fit
     draws the picture (IoU >= 0.95). Before session 17's polygon and intersection fits the
     best fit of the pentagon reached 0.80, of the lens 0.86."""
-    from treediff.metrics import iou
-    from treediff.renderers.csg2d_repair import csg2d_sketch_fits
-    from treediff.sketch import outline_of
-
-    sketch = get_domain("csg2d-sketch")
-    clean = sketch.render_text(truth)
-    fits = csg2d_sketch_fits(sketch.grammar, outline_of(clean).astype("float32"))
-    assert max(iou(clean, sketch.render(node)) for node in fits) >= 0.95
+    assert _best_fit(truth) >= 0.95
 
 
 @pytest.mark.parametrize("truth", [
@@ -357,19 +363,10 @@ def test_sketch_fits_read_a_v_shaped_notch(truth, monkeypatch):
     deepest point gives a fit at IoU >= 0.9 from a clean outline, which the straight cuts
     and arcs alone do not (0.89 and 0.79)."""
     import treediff.renderers.csg2d_repair as repair
-    from treediff.metrics import iou
-    from treediff.sketch import outline_of
 
-    sketch = get_domain("csg2d-sketch")
-    clean = sketch.render_text(truth)
-    outline = outline_of(clean).astype("float32")
-
-    def best() -> float:
-        return max(iou(clean, sketch.render(node)) for node in repair.csg2d_sketch_fits(sketch.grammar, outline))
-
-    assert best() >= 0.9
+    assert _best_fit(truth) >= 0.9
     monkeypatch.setattr(repair, "_notch_cutters", lambda region, per_digit: [])
-    assert best() < 0.9
+    assert _best_fit(truth) < 0.9
 
 
 @pytest.mark.parametrize("truth", [
@@ -382,19 +379,10 @@ def test_sketch_fits_read_a_circle_joined_to_a_box(truth, monkeypatch):
     outline alone, the circle its outline follows joined to the box fitted to the rest draws
     the picture; read only as one shape or a shape cut, the best fit stayed under 0.9."""
     import treediff.renderers.csg2d_repair as repair
-    from treediff.metrics import iou
-    from treediff.sketch import outline_of
 
-    sketch = get_domain("csg2d-sketch")
-    clean = sketch.render_text(truth)
-    outline = outline_of(clean).astype("float32")
-
-    def best() -> float:
-        return max(iou(clean, sketch.render(node)) for node in repair.csg2d_sketch_fits(sketch.grammar, outline))
-
-    assert best() >= 0.95
+    assert _best_fit(truth) >= 0.95
     monkeypatch.setattr(repair, "_joined_to_circle", lambda region, cx, cy, r: [])
-    assert best() < 0.9
+    assert _best_fit(truth) < 0.9
 
 
 def test_fits_find_a_loop_with_a_wide_pen_lift_gap_and_a_shape_thinner_than_the_pen():
