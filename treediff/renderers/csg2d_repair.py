@@ -559,7 +559,6 @@ def _region_shapes(region: np.ndarray, per_digit: float) -> tuple[list[str], lis
 
 UNION_DISC_INSIDE = 0.9  # share of a circle's disc the region must hold for the circle to be one shape of a union
 UNION_REST = 0.15  # ... and share of the region that must lie outside the disc
-UNION_ARC = 0.4  # ... and share of the circle the region's outline must follow
 
 
 def _joined_to_circle(region: np.ndarray, cx: float, cy: float, r: float) -> list[str]:
@@ -573,14 +572,8 @@ def _joined_to_circle(region: np.ndarray, cx: float, cy: float, r: float) -> lis
     to a box was answered with one box, or two circles."""
     size = region.shape[0]
     ys, xs = np.mgrid[0:size, 0:size]
-    distance = np.hypot(xs + 0.5 - cx, ys + 0.5 - cy)
-    disc = distance <= r
+    disc = np.hypot(xs + 0.5 - cx, ys + 0.5 - cy) <= r
     if not disc.any() or (disc & region).sum() < UNION_DISC_INSIDE * disc.sum():
-        return []
-    # The outline must follow the circle, not touch it: a box's inscribed circle lies within
-    # an L of two boxes too, touching its sides for a few pixels each.
-    outline = region & ~ndimage.binary_erosion(region)
-    if (outline & (np.abs(distance - r) <= 1.0)).sum() < UNION_ARC * 2.0 * np.pi * r:
         return []
     rest = region & ~ndimage.binary_dilation(disc, iterations=1)
     if rest.sum() < UNION_REST * region.sum():
