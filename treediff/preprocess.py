@@ -426,9 +426,10 @@ def read_sketch(image: np.ndarray, size: int = 64, *, frame: str = "bbox") -> Sk
         # pixels: a page squared every 5 mm on a third of a 4000 x 3000 frame kept its lines
         # 5 px apart and 2 px wide at 512 px, too dense to be found as lines, and pieces of
         # them stayed as strokes.
-        cut = _cut_out(full, rgb, sheet, WORK_SIDE)
-        if max(cut[0].shape[:2]) >= SHEET_ZOOM * _box_side(sheet):
-            rgb, sheet = cut
+        top, left, bottom, right = _box_in(full, rgb, sheet)
+        # the side the cut would have once shrunk to the working size, worked out before cutting
+        if min(max(bottom - top, right - left), WORK_SIDE) >= SHEET_ZOOM * _box_side(sheet):
+            rgb, sheet = _cut_out(full, rgb, sheet, WORK_SIDE)
             grey = _grey(rgb, light=light)
     strength = _ink_strength(rgb, grey=grey)
     if sheet is not None:  # a desk around the sheet is no ink, and does not set the threshold
@@ -600,16 +601,24 @@ def _box_side(region: np.ndarray) -> int:
     return int(max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1)
 
 
+def _box_in(rgb: np.ndarray, small: np.ndarray, region: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) in `rgb`, the full picture `small` was shrunk from, of the
+    box holding `region` (a mask over `small`), clipped to the picture."""
+    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+    scale = max(rgb.shape[:2]) / max(small.shape[:2])
+    top, left = int(rows[0] * scale), int(cols[0] * scale)
+    bottom, right = int(np.ceil((rows[-1] + 1) * scale)), int(np.ceil((cols[-1] + 1) * scale))
+    return top, left, min(bottom, rgb.shape[0]), min(right, rgb.shape[1])
+
+
 def _cut_out(rgb: np.ndarray, small: np.ndarray, region: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
     """(the box holding `region`, a mask over `small`, cut from `rgb`, the full picture
     `small` was shrunk from, at most `side` on its longer side; `region` over that cut)."""
     from PIL import Image
 
-    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
-    scale = max(rgb.shape[:2]) / max(small.shape[:2])
-    top, left = int(rows[0] * scale), int(cols[0] * scale)
-    bottom, right = int(np.ceil((rows[-1] + 1) * scale)), int(np.ceil((cols[-1] + 1) * scale))
+    top, left, bottom, right = _box_in(rgb, small, region)
     cut = _limit_side(rgb[top:bottom, left:right], side)
+    rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
     inside = Image.fromarray(region[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
     return cut, np.asarray(inside.resize((cut.shape[1], cut.shape[0]), Image.Resampling.NEAREST))
 
