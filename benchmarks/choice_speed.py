@@ -1,6 +1,9 @@
 """Cost of the pen's direction in the sketch answer's choice (`sketch.detail_outline_score`,
 `treediff.stroke_direction`): a shortlist scored on the drawing's 256 px centre line with the
-direction term, against the same shortlist scored on distance alone, in the same run.
+direction term, against the same shortlist scored on distance alone, in the same run. Also
+the cost of checking the shortlist for programs that trace the wobble with a near copy of
+a shape (`sketch.traces_wobble`, at the model's 64 px as search checks), against the same
+scoring with the direction.
 
     python benchmarks/choice_speed.py                       # a readable table
     python benchmarks/choice_speed.py --json --drawings 8 --candidates 40 --seed 0
@@ -40,7 +43,7 @@ from treediff.verifier_data import near_misses  # noqa: E402
 
 
 def shortlists(domain, drawings: int, candidates: int, seed: int) -> list:
-    """[(centre line at 256 px, [candidate renders at 256 px])]."""
+    """[(centre line at 256 px, [candidate renders at 256 px], [candidate programs])]."""
     rng = random.Random(seed)
     sampler, mutator = Sampler(domain.grammar), Mutator(domain.grammar)
     out = []
@@ -52,8 +55,9 @@ def shortlists(domain, drawings: int, candidates: int, seed: int) -> list:
         programs = {domain.grammar.unparse(truth): truth}
         for m in near_misses(domain.grammar, mutator, truth, rng):
             programs.setdefault(domain.grammar.unparse(m), m)
-        renders = [domain.render(p, 256) for p in list(programs.values())[:candidates]]
-        out.append((skeleton, [r for r in renders if r.max() > 0.5]))
+        kept = [(domain.render(p, 256), p) for p in list(programs.values())[:candidates]]
+        kept = [(r, p) for r, p in kept if r.max() > 0.5]
+        out.append((skeleton, [r for r, _ in kept], [p for _, p in kept]))
     return out
 
 
@@ -68,6 +72,13 @@ def time_scores(skeleton, renders, weight: float) -> float:
     return time.process_time() - t0
 
 
+def time_wobble_check(domain, programs) -> float:
+    t0 = time.process_time()
+    for node in programs:
+        sketch.traces_wobble(domain.grammar, node, lambda sub: domain.render(sub, domain.model_size))
+    return time.process_time() - t0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drawings", type=int, default=8)
@@ -78,17 +89,20 @@ def main() -> int:
     domain = sketch.register_sketch_domain()
     shipped = sketch.DIRECTION_WEIGHT
     work = shortlists(domain, args.drawings, args.candidates, args.seed)
-    plain, with_direction = [], []
-    for k, (skeleton, renders) in enumerate(tqdm(work, desc="shortlists", file=sys.stderr)):
+    plain, with_direction, wobble = [], [], []
+    for k, (skeleton, renders, programs) in enumerate(tqdm(work, desc="shortlists", file=sys.stderr)):
         order = (0.0, shipped) if k % 2 == 0 else (shipped, 0.0)  # alternate which runs first
         for weight in order:
             (with_direction if weight else plain).append(time_scores(skeleton, renders, weight))
+        wobble.append(time_wobble_check(domain, programs))
     sketch.DIRECTION_WEIGHT = shipped
     summary = {"benchmark": "choice_speed", "drawings": len(work),
-               "candidates_per_shortlist": round(statistics.mean(len(r) for _, r in work), 1),
+               "candidates_per_shortlist": round(statistics.mean(len(r) for _, r, _ in work), 1),
                "seconds_per_shortlist_distance_only": round(statistics.mean(plain), 3),
                "seconds_per_shortlist_with_direction": round(statistics.mean(with_direction), 3),
-               "ratio": round(sum(with_direction) / sum(plain), 2), "direction_weight": shipped}
+               "ratio": round(sum(with_direction) / sum(plain), 2), "direction_weight": shipped,
+               "milliseconds_per_shortlist_wobble_check": round(1000 * statistics.mean(wobble), 2),
+               "wobble_check_share_of_scoring": round(sum(wobble) / sum(with_direction), 5)}
     print_summary(summary, args.json)
     return 0
 

@@ -116,6 +116,7 @@ def test_choice_speed_script():
     assert summary["drawings"] == 2 and 1 <= summary["candidates_per_shortlist"] <= 5
     assert summary["seconds_per_shortlist_distance_only"] > 0 and summary["ratio"] > 0
     assert summary["direction_weight"] > 0
+    assert 0 < summary["milliseconds_per_shortlist_wobble_check"] < 1000 * summary["seconds_per_shortlist_with_direction"]
 
 
 def test_solve_rate_script():

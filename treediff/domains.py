@@ -77,6 +77,11 @@ class Domain:
     # (sketches: one reaching the canvas margin, which no drawing does). The answer is
     # chosen among programs that draw others while any is in the running (`Searcher.ranked`).
     undrawable: Callable | None = None
+    # Optional ``wobble_trace(grammar, node, render) -> bool`` (`render(node) -> image`): a
+    # program that fits the target's noise rather than a meaning (sketches: one shape drawn
+    # twice, a digit apart, tracing the hand's wobble along its edge). Like an undrawable
+    # picture, it is chosen only when nothing else is in the running (`Searcher.ranked`).
+    wobble_trace: Callable | None = None
     # Optional finer score for that choice: ``detail_score(detail, image) -> score``, where
     # `detail` is a sharper reading of the target than the model's input, given by the caller
     # (sketches: the pen's centre line at 4x, `preprocess.read_sketch`), and `image` a render

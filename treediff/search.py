@@ -698,14 +698,24 @@ class Searcher:
             images = [self.render(t, n) for t, n in zip(texts, nodes)]
             scores = self.domain.rerank(target.astype(np.float32), images, objectives)
         last = self._undrawable_flags(texts)
-        # stable: ties keep the objective's order; programs drawing undrawable pictures go last
-        picks = sorted(range(len(texts)), key=lambda i: (last[i], 0.0 if scores is None else -float(scores[i])))
+        traced = self._wobble_flags(nodes)
+        # stable: ties keep the objective's order; programs drawing undrawable pictures go
+        # last, before them those tracing the target's wobble
+        picks = sorted(range(len(texts)),
+                       key=lambda i: (last[i], traced[i], 0.0 if scores is None else -float(scores[i])))
         return [(texts[i], nodes[i]) for i in picks]
 
     def _undrawable_flags(self, texts: list[str]) -> list[bool]:
         """Per program, whether the domain calls its picture undrawable (`Domain.undrawable`)."""
         test = self.domain.undrawable
         return [False] * len(texts) if test is None else [bool(test(self.render_text(t))) for t in texts]
+
+    def _wobble_flags(self, nodes: list[Node]) -> list[bool]:
+        """Per program, whether the domain calls it a trace of the target's wobble (`Domain.wobble_trace`)."""
+        test = self.domain.wobble_trace
+        if test is None:
+            return [False] * len(nodes)
+        return [bool(test(self.grammar, n, lambda sub: self.domain.render(sub, self.image_size))) for n in nodes]
 
     def _drawable_first(self, order: list[int], visits: list, top: int) -> list[int]:
         """`order` (indices into `visits`, best first) with the programs whose pictures the

@@ -203,6 +203,8 @@ def cmd_solve(args) -> int:
         report["chosen_by"] = (f"verifier, among the {cfg.rerank_top} best-scoring programs"
                                + (" whose pictures leave the canvas margin empty" if domain.undrawable is not None
                                   else "")
+                               + (", passing over those that trace the drawing's wobble with a near copy of a shape"
+                                  if domain.wobble_trace is not None else "")
                                + (f", with their {getattr(domain.detail_score, 'measure', 'score')} on the drawing's "
                                   f"centre line at {detail.shape[-1]} px"
                                   if detail is not None and domain.detail_score is not None else ""))
