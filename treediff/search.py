@@ -679,7 +679,8 @@ class Searcher:
         else the objective (ties keep the order tried). `best`, when given, is always
         among them. With `detail` and a domain `detail_score`, the objectives the choice
         sees are that score minus the complexity penalty: the search still ranks by its own
-        score which programs are in the running."""
+        score which programs are in the running. Programs the domain calls wobble traces
+        (`Domain.wobble_trace`), then those drawing undrawable pictures, come last."""
         order = sorted(range(len(visits)), key=lambda i: -visits[i][1])
         if self.domain.undrawable is not None:
             order = self._drawable_first(order, visits, top)
